@@ -1,0 +1,291 @@
+"""A small, honest training loop that records what Keras prints as ``loss`` and ``val_loss``.
+
+The loop is deliberately plain: the point of :func:`fit` is that a reader can say exactly what each
+recorded number means.
+
+Convention:
+    ``loss_fn(output, target)`` must return the *mean* loss over the batch (PyTorch's default
+    ``reduction="mean"``, and Keras' default). :func:`fit` weights each batch's mean by its size,
+    so an epoch's ``train_loss`` is the mean over every training example seen in that epoch, as
+    Keras reports it, even when the last batch is smaller.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+
+import torch
+from torch import nn
+from tqdm.auto import tqdm
+
+from companion.checks import check_int, check_tensor
+
+__all__ = ["History", "accuracy", "evaluate", "fit", "make_loader"]
+
+Metric = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+
+
+@dataclass
+class History:
+    """What :func:`fit` recorded.
+
+    Attributes:
+        train_loss: ``train_loss[e]`` is the size-weighted mean of the per-batch training losses over
+            epoch ``e``, measured while the weights move and with dropout on (Keras' ``loss``).
+        val_loss: ``val_loss[e]`` is the loss over the whole validation set after epoch ``e``, in eval
+            mode (Keras' ``val_loss``).
+        iter_loss: The training loss of every mini-batch (iteration), in order.
+        iters_per_epoch: Number of iterations in each epoch.
+        train_eval_loss: If ``fit(eval_train=True)``: the loss over the whole training set after
+            epoch ``e``, in eval mode, measured the same way as ``val_loss``.
+        metrics: ``"train_<name>"`` (running, like ``train_loss``) and ``"val_<name>"`` (end of
+            epoch, eval mode) for each metric passed to :func:`fit`.
+    """
+
+    train_loss: list[float] = field(default_factory=list)
+    val_loss: list[float] = field(default_factory=list)
+    iter_loss: list[float] = field(default_factory=list)
+    iters_per_epoch: list[int] = field(default_factory=list)
+    train_eval_loss: list[float] = field(default_factory=list)
+    metrics: dict[str, list[float]] = field(default_factory=dict)
+
+    @property
+    def epochs(self) -> int:
+        """Number of completed epochs."""
+        return len(self.train_loss)
+
+    @property
+    def best_epoch(self) -> int:
+        """Index of the epoch with the lowest ``val_loss`` (where early stopping would keep weights)."""
+        if not self.val_loss:
+            raise ValueError("history has no val_loss yet")
+        return min(range(len(self.val_loss)), key=self.val_loss.__getitem__)
+
+
+def make_loader(
+    x: torch.Tensor,
+    y: torch.Tensor,
+    batch_size: int,
+    *,
+    shuffle: bool = False,
+    seed: int | None = None,
+) -> torch.utils.data.DataLoader:
+    """Wrap two tensors in a ``DataLoader`` whose shuffling is seeded.
+
+    Args:
+        x: Inputs, shape ``(N, ...)``.
+        y: Targets, shape ``(N, ...)``.
+        batch_size: Examples per mini-batch (the last batch may be smaller).
+        shuffle: Reshuffle at every epoch.
+        seed: Seed of the shuffling generator; required when ``shuffle`` is true.
+
+    Raises:
+        ValueError: If ``x`` and ``y`` differ in length, ``batch_size < 1``, or ``shuffle`` is set
+            without a ``seed``.
+
+    Example:
+        >>> loader = make_loader(torch.zeros(10, 3), torch.zeros(10), batch_size=4)
+        >>> [len(xb) for xb, _ in loader]
+        [4, 4, 2]
+    """
+    check_tensor(x, "x")
+    check_tensor(y, "y")
+    if x.ndim == 0 or y.ndim == 0 or len(x) != len(y):
+        raise ValueError(
+            f"x and y must have the same length, got shapes {tuple(x.shape)} and {tuple(y.shape)}"
+        )
+    check_int(batch_size, "batch_size", minimum=1)
+    if shuffle and seed is None:
+        raise ValueError("seed must be given when shuffle=True, so that the order is repeatable")
+    generator = torch.Generator().manual_seed(seed) if seed is not None else None
+    return torch.utils.data.DataLoader(
+        torch.utils.data.TensorDataset(x, y),
+        batch_size=batch_size,
+        shuffle=shuffle,
+        generator=generator,
+    )
+
+
+def _check_loader(loader: Iterable, name: str) -> None:
+    try:
+        n = len(loader)  # type: ignore[arg-type]
+    except TypeError:
+        return
+    if n == 0:
+        raise ValueError(f"{name} is empty: it yields no batches")
+
+
+@torch.no_grad()
+def evaluate(
+    model: nn.Module,
+    loader: Iterable,
+    loss_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
+    *,
+    device: torch.device | str | None = None,
+    metrics: Mapping[str, Metric] | None = None,
+) -> dict[str, float]:
+    """Loss (and metrics) over a whole dataset, in eval mode, without changing the weights.
+
+    Args:
+        model: The network. It is put in eval mode and restored to its previous mode afterwards.
+        loader: Yields ``(x, y)`` batches.
+        loss_fn: Mean-reduced loss ``loss_fn(output, y)``.
+        device: Where to run; defaults to the device of the model's first parameter.
+        metrics: Optional ``{name: fn(output, y) -> mean over batch}``.
+
+    Returns:
+        ``{"loss": ..., name: ...}``: size-weighted means over every example.
+
+    Raises:
+        ValueError: If ``loader`` yields no batches.
+    """
+    _check_loader(loader, "loader")
+    device = _resolve_device(model, device)
+    was_training = model.training
+    model.eval()
+    totals: dict[str, float] = {"loss": 0.0, **{k: 0.0 for k in (metrics or {})}}
+    count = 0
+    for xb, yb in loader:
+        xb, yb = xb.to(device), yb.to(device)
+        out = model(xb)
+        n = len(xb)
+        totals["loss"] += float(loss_fn(out, yb)) * n
+        for name, fn in (metrics or {}).items():
+            totals[name] += float(fn(out, yb)) * n
+        count += n
+    model.train(was_training)
+    if count == 0:
+        raise ValueError("loader is empty: it yields no batches")
+    return {k: v / count for k, v in totals.items()}
+
+
+def _resolve_device(model: nn.Module, device: torch.device | str | None) -> torch.device:
+    if device is not None:
+        return torch.device(device)
+    first = next(model.parameters(), None)
+    return first.device if first is not None else torch.device("cpu")
+
+
+def fit(
+    model: nn.Module,
+    train_loader: Iterable,
+    val_loader: Iterable,
+    loss_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
+    optimizer: torch.optim.Optimizer,
+    epochs: int,
+    *,
+    device: torch.device | str | None = None,
+    metrics: Mapping[str, Metric] | None = None,
+    progress: bool = True,
+    eval_train: bool = False,
+) -> History:
+    """Train ``model`` for ``epochs`` full passes and record ``loss``/``val_loss`` per epoch.
+
+    An *epoch* is one full pass over ``train_loader``; an *iteration* is one mini-batch, i.e. one
+    optimizer step.
+
+    Args:
+        model: The network; moved to ``device``.
+        train_loader: Yields ``(x, y)`` training batches (reshuffled each epoch if it shuffles).
+        val_loader: Yields ``(x, y)`` validation batches.
+        loss_fn: Mean-reduced loss ``loss_fn(output, y)`` (see the module's Convention).
+        optimizer: Built on ``model.parameters()``.
+        epochs: Number of epochs, at least 1.
+        device: Where to train; defaults to the device of the model's first parameter.
+        metrics: Optional ``{name: fn(output, y) -> batch mean}``, recorded as ``train_<name>``
+            (running mean, like ``train_loss``) and ``val_<name>``.
+        progress: Show a ``tqdm.auto`` bar over epochs.
+        eval_train: Also evaluate the whole training set in eval mode after each epoch
+            (``History.train_eval_loss``), to separate *when* from *how* the loss is measured.
+
+    Returns:
+        The :class:`History` of the run.
+
+    Raises:
+        ValueError: If ``epochs < 1`` or a loader yields no batches.
+        TypeError: If ``epochs`` is not an ``int``.
+
+    Example:
+        >>> _ = torch.manual_seed(0)
+        >>> model = nn.Linear(3, 1)
+        >>> x, y = torch.randn(20, 3), torch.randn(20, 1)
+        >>> loader = make_loader(x, y, batch_size=8)
+        >>> opt = torch.optim.SGD(model.parameters(), lr=0.1)
+        >>> h = fit(model, loader, loader, nn.functional.mse_loss, opt, epochs=2, progress=False)
+        >>> h.iters_per_epoch, len(h.iter_loss), len(h.val_loss)
+        ([3, 3], 6, 2)
+    """
+    check_int(epochs, "epochs", minimum=1)
+    _check_loader(train_loader, "train_loader")
+    _check_loader(val_loader, "val_loader")
+    device = _resolve_device(model, device)
+    model.to(device)
+    metrics = dict(metrics or {})
+    history = History()
+    for name in metrics:
+        history.metrics[f"train_{name}"] = []
+        history.metrics[f"val_{name}"] = []
+
+    bar = tqdm(range(epochs), desc="epochs", disable=not progress, leave=False)
+    for _ in bar:
+        model.train()
+        total, count, iters = 0.0, 0, 0
+        metric_totals = {name: 0.0 for name in metrics}
+        for xb, yb in train_loader:
+            xb, yb = xb.to(device), yb.to(device)
+            out = model(xb)
+            loss = loss_fn(out, yb)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            n = len(xb)
+            value = float(loss.detach())
+            history.iter_loss.append(value)
+            total += value * n
+            count += n
+            iters += 1
+            with torch.no_grad():
+                for name, fn in metrics.items():
+                    metric_totals[name] += float(fn(out.detach(), yb)) * n
+        if count == 0:
+            raise ValueError("train_loader is empty: it yields no batches")
+        history.train_loss.append(total / count)
+        history.iters_per_epoch.append(iters)
+        for name in metrics:
+            history.metrics[f"train_{name}"].append(metric_totals[name] / count)
+
+        val = evaluate(model, val_loader, loss_fn, device=device, metrics=metrics)
+        history.val_loss.append(val["loss"])
+        for name in metrics:
+            history.metrics[f"val_{name}"].append(val[name])
+        if eval_train:
+            history.train_eval_loss.append(evaluate(model, train_loader, loss_fn, device=device)["loss"])
+        bar.set_postfix(loss=f"{history.train_loss[-1]:.4f}", val_loss=f"{val['loss']:.4f}")
+    return history
+
+
+def accuracy(output: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """Fraction of rows whose arg-max logit equals the integer class target.
+
+    Args:
+        output: Logits, shape ``(B, C)``.
+        target: Class indices, shape ``(B,)``.
+
+    Returns:
+        A 0-d float tensor in ``[0, 1]``.
+
+    Raises:
+        ValueError: If the shapes do not match ``(B, C)`` and ``(B,)``.
+
+    Example:
+        >>> accuracy(torch.tensor([[2.0, 1.0], [0.0, 3.0]]), torch.tensor([0, 0]))
+        tensor(0.5000)
+    """
+    check_tensor(output, "output", ndim=2, dims="(B, C)")
+    check_tensor(target, "target", ndim=1, dims="(B,)")
+    if len(output) != len(target):
+        raise ValueError(
+            f"output and target must have the same batch size, got {len(output)} and {len(target)}"
+        )
+    return (output.argmax(dim=1) == target).float().mean()
