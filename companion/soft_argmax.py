@@ -1,0 +1,453 @@
+"""Soft-argmax: differentiable keypoint coordinates from heatmaps.
+
+The hard argmax of a heatmap is a pixel index: a step function of the heatmap, whose gradient is zero
+almost everywhere. Soft-argmax replaces it with an expectation. Each ``(H, W)`` map is turned into a
+probability distribution over its ``H·W`` pixels by a softmax with inverse temperature ``beta``, and
+the result is the expected ``(x, y)`` under that distribution:
+
+    p = softmax(beta · heatmap)  over all H·W pixels,    (x, y) = Σ_ij p_ij · (j, i).
+
+That is the spatial softmax of Levine et al. (2016), the integral regression of Sun et al. (2018) and
+the DSNT layer of Nibali et al. (2018). Because ``(x, y)`` is a fixed linear map of ``p``, the whole
+operation is a softmax followed by a fully connected layer with frozen weights:
+:class:`SoftArgmax2d` builds it exactly so, which is all a framework without a custom layer needs.
+
+The module also holds the two small landmark networks of the chapter's end-to-end comparison:
+:class:`LandmarkNet` and :func:`train_landmarks`, which trains it either through soft-argmax with an
+L1 loss on the coordinates or on heatmap MSE (decoded by :func:`argmax2d`).
+
+Convention:
+    Points are ``(x, y)`` in pixel coordinates: ``x`` is the column index, ``y`` the row index, pixel
+    centres at integers, exactly as :func:`companion.heatmaps.gaussian_heatmaps` draws them. This is
+    kornia's ``normalized_coordinates=False``. ``beta`` is an *inverse* temperature: it multiplies
+    the heatmap. kornia's ``spatial_soft_argmax2d(input, temperature)`` divides the input by its
+    ``temperature`` (kornia 0.9), so ``temperature = 1 / beta`` gives the same result. Levine et al.
+    (2016) call their learned multiplier a temperature too, although it multiplies; here it is
+    always called ``beta``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from tqdm.auto import tqdm
+
+from companion.checks import (
+    check_int,
+    check_number,
+    check_same_shape,
+    check_tensor,
+)
+from companion.datasets import Landmarks
+
+__all__ = [
+    "LandmarkNet",
+    "LandmarkRun",
+    "SoftArgmax2d",
+    "TrainConfig",
+    "argmax2d",
+    "keypoint_error",
+    "pixel_grid",
+    "soft_argmax2d",
+    "train_landmarks",
+]
+
+Objective = Literal["soft-argmax", "heatmap"]
+OBJECTIVES: tuple[str, ...] = ("soft-argmax", "heatmap")
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Defaults of the end-to-end comparison, sized for a 2-core CPU in a few seconds per model.
+
+    Attributes:
+        steps: Optimizer steps. A few hundred are enough for both objectives to leave the
+            "predict the average face" stage on 32×32 images; both models get the same number.
+        batch_size: Images per step. 32 keeps a step at a few milliseconds on a CPU.
+        lr: Adam's learning rate. 2e-3 is a common safe value for a small CNN with Adam
+            (Kingma & Ba's default is 1e-3); both objectives use the same one.
+        eval_every: Steps between two measurements of the validation error (the learning curve).
+        beta: Inverse temperature of the soft-argmax head. 1, because the network's output is
+            unconstrained logits and learns its own scale.
+    """
+
+    steps: int = 300
+    batch_size: int = 32
+    lr: float = 2e-3
+    eval_every: int = 25
+    beta: float = 1.0
+
+    def __post_init__(self) -> None:
+        check_int(self.steps, "steps", minimum=1)
+        check_int(self.batch_size, "batch_size", minimum=1)
+        check_number(self.lr, "lr", low=0, low_inclusive=False)
+        check_int(self.eval_every, "eval_every", minimum=1)
+        check_number(self.beta, "beta", low=0, low_inclusive=False)
+
+
+# --- The operation --------------------------------------------------------------------------------
+
+
+def pixel_grid(
+    height: int,
+    width: int,
+    *,
+    dtype: torch.dtype = torch.float32,
+    device: torch.device | str | None = None,
+) -> torch.Tensor:
+    """The ``(x, y)`` pixel coordinates of every pixel, in row-major (flattening) order.
+
+    Row ``i·W + j`` holds ``(j, i)``: the coordinates of the pixel that ``reshape(..., H*W)`` puts at
+    that position. These are the frozen weights of :class:`SoftArgmax2d`.
+
+    Args:
+        height: ``H``, >= 1.
+        width: ``W``, >= 1.
+        dtype: Floating dtype of the result.
+        device: Device of the result.
+
+    Returns:
+        ``(H*W, 2)`` coordinates ``(x, y)``.
+
+    Raises:
+        TypeError: If ``height`` or ``width`` is not an int.
+        ValueError: If ``height`` or ``width`` is < 1.
+
+    Example:
+        >>> pixel_grid(2, 3).tolist()
+        [[0.0, 0.0], [1.0, 0.0], [2.0, 0.0], [0.0, 1.0], [1.0, 1.0], [2.0, 1.0]]
+    """
+    check_int(height, "height", minimum=1)
+    check_int(width, "width", minimum=1)
+    ys = torch.arange(height, dtype=dtype, device=device)  # (H,)
+    xs = torch.arange(width, dtype=dtype, device=device)  # (W,)
+    grid_y, grid_x = torch.meshgrid(ys, xs, indexing="ij")  # (H, W) each
+    return torch.stack((grid_x, grid_y), dim=-1).reshape(height * width, 2)  # (H, W, 2) -> (H*W, 2)
+
+
+def _check_heatmaps(heatmaps: object) -> torch.Tensor:
+    check_tensor(heatmaps, "heatmaps", ndim=4, dims="(B, K, H, W)", floating=True)
+    return heatmaps  # type: ignore[return-value]
+
+
+def soft_argmax2d(heatmaps: torch.Tensor, beta: float = 1.0) -> torch.Tensor:
+    """Expected ``(x, y)`` under ``softmax(beta · heatmap)`` over each map's ``H·W`` pixels.
+
+    ``p = softmax(beta · heatmaps[b, k].flatten())`` and the result is ``Σ p · (x, y)``, so it always
+    lies inside the image's convex hull of pixel centres. The gradient with respect to pixel ``(i, j)``
+    is ``beta · p_ij · ((j, i) - result)``: non-zero wherever ``p`` is, unlike argmax.
+
+    Two things follow from the expectation. A small ``beta`` leaves ``p`` close to uniform and pulls
+    the result toward the image centre; background mass does the same. Two equal modes give their
+    midpoint, which is neither.
+
+    Args:
+        heatmaps: ``(B, K, H, W)`` floating point scores (logits, or a heatmap times ``beta``).
+        beta: Inverse temperature, > 0 (see the module's Convention).
+
+    Returns:
+        ``(B, K, 2)`` expected ``(x, y)`` in pixels, with the dtype and device of ``heatmaps``.
+
+    Raises:
+        TypeError: If ``heatmaps`` is not a floating-point tensor or ``beta`` not a number.
+        ValueError: If ``heatmaps`` is not 4-D or ``beta <= 0``.
+
+    Example:
+        >>> hm = torch.zeros(1, 1, 3, 4)
+        >>> hm[0, 0, 2, 1] = 100.0  # one dominant pixel: row 2, column 1
+        >>> soft_argmax2d(hm)
+        tensor([[[1., 2.]]])
+    """
+    _check_heatmaps(heatmaps)
+    beta = check_number(beta, "beta", low=0, low_inclusive=False)
+    b, k, height, width = heatmaps.shape
+    logits = beta * heatmaps.reshape(b, k, height * width)  # (B, K, H, W) -> (B, K, H*W)
+    p = torch.softmax(logits, dim=-1)  # (B, K, H*W)
+    grid = pixel_grid(height, width, dtype=heatmaps.dtype, device=heatmaps.device)  # (H*W, 2)
+    return p @ grid  # (B, K, H*W) @ (H*W, 2) -> (B, K, 2)
+
+
+def argmax2d(heatmaps: torch.Tensor) -> torch.Tensor:
+    """The ``(x, y)`` of each map's largest pixel: the hard, non-differentiable decoder.
+
+    Ties go to the first pixel in row-major order (``torch.argmax``'s rule).
+
+    Args:
+        heatmaps: ``(B, K, H, W)`` floating point heatmaps.
+
+    Returns:
+        ``(B, K, 2)`` integer-valued ``(x, y)`` in the dtype of ``heatmaps``, with no gradient.
+
+    Raises:
+        TypeError: If ``heatmaps`` is not a floating-point tensor.
+        ValueError: If ``heatmaps`` is not 4-D.
+
+    Example:
+        >>> hm = torch.zeros(1, 1, 3, 4)
+        >>> hm[0, 0, 2, 1] = 0.9
+        >>> argmax2d(hm)
+        tensor([[[1., 2.]]])
+    """
+    _check_heatmaps(heatmaps)
+    b, k, height, width = heatmaps.shape
+    index = heatmaps.detach().reshape(b, k, height * width).argmax(dim=-1)  # (B, K, H*W) -> (B, K)
+    grid = pixel_grid(height, width, dtype=heatmaps.dtype, device=heatmaps.device)  # (H*W, 2)
+    return grid[index]  # (B, K) indexes (H*W, 2) -> (B, K, 2)
+
+
+class SoftArgmax2d(nn.Module):
+    """Soft-argmax from standard layers only: a softmax, then a linear layer with frozen weights.
+
+    ``forward`` flattens each map, scales it by ``beta``, applies ``nn.Softmax`` over the ``H·W``
+    pixels and then ``nn.Linear(H*W, 2, bias=False)`` whose weight rows are the x and y coordinates of
+    the pixels (:func:`pixel_grid`), with ``requires_grad=False``. In Caffe the same network is a
+    ``Scale`` (or ``Power``) layer for ``beta``, ``Softmax`` over the flattened pixels and an
+    ``InnerProduct`` with ``lr_mult: 0`` holding the coordinates. It equals :func:`soft_argmax2d` to
+    float precision.
+
+    Args:
+        height: ``H`` of the input maps, >= 1.
+        width: ``W`` of the input maps, >= 1.
+        beta: Inverse temperature, > 0.
+
+    Raises:
+        TypeError: If a size is not an int or ``beta`` not a number.
+        ValueError: If a size is < 1 or ``beta <= 0``; in ``forward``, if the input is not
+            ``(B, K, height, width)``.
+
+    Example:
+        >>> layer = SoftArgmax2d(3, 4)
+        >>> sum(p.numel() for p in layer.parameters() if p.requires_grad)
+        0
+        >>> hm = torch.randn(2, 5, 3, 4)
+        >>> torch.allclose(layer(hm), soft_argmax2d(hm), atol=1e-6)
+        True
+    """
+
+    def __init__(self, height: int, width: int, beta: float = 1.0) -> None:
+        super().__init__()
+        self.height = check_int(height, "height", minimum=1)
+        self.width = check_int(width, "width", minimum=1)
+        self.beta = check_number(beta, "beta", low=0, low_inclusive=False)
+        self.softmax = nn.Softmax(dim=-1)
+        self.coords = nn.Linear(height * width, 2, bias=False)
+        with torch.no_grad():
+            self.coords.weight.copy_(pixel_grid(height, width).T)  # (H*W, 2) -> (2, H*W)
+        self.coords.weight.requires_grad_(False)
+
+    def forward(self, heatmaps: torch.Tensor) -> torch.Tensor:
+        """Map ``(B, K, height, width)`` scores to ``(B, K, 2)`` expected ``(x, y)``."""
+        _check_heatmaps(heatmaps)
+        if heatmaps.shape[-2:] != (self.height, self.width):
+            raise ValueError(
+                f"heatmaps must be (B, K, {self.height}, {self.width}) for this layer, "
+                f"got shape {tuple(heatmaps.shape)}"
+            )
+        b, k = heatmaps.shape[:2]
+        flat = heatmaps.reshape(b, k, self.height * self.width)  # (B, K, H, W) -> (B, K, H*W)
+        return self.coords(self.softmax(self.beta * flat))  # (B, K, H*W) -> (B, K, 2)
+
+    def extra_repr(self) -> str:
+        return f"height={self.height}, width={self.width}, beta={self.beta}"
+
+
+def keypoint_error(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """Mean Euclidean distance in pixels between predicted and true keypoints.
+
+    Args:
+        pred: ``(B, K, 2)`` predicted ``(x, y)``.
+        target: ``(B, K, 2)`` true ``(x, y)``, the same shape.
+
+    Returns:
+        A 0-d tensor: the mean over all ``B·K`` keypoints of ``‖pred - target‖₂``.
+
+    Raises:
+        TypeError: If an argument is not a floating-point tensor.
+        ValueError: If an argument is not ``(B, K, 2)`` or the shapes differ.
+
+    Example:
+        >>> keypoint_error(torch.tensor([[[3.0, 4.0]]]), torch.zeros(1, 1, 2))
+        tensor(5.)
+    """
+    check_tensor(pred, "pred", ndim=3, dims="(B, K, 2)", floating=True, size={-1: 2})
+    check_tensor(target, "target", ndim=3, dims="(B, K, 2)", floating=True, size={-1: 2})
+    check_same_shape(pred, "pred", target, "target")
+    return (pred - target).norm(dim=-1).mean()
+
+
+# --- The end-to-end comparison -------------------------------------------------------------------
+
+
+def _conv(c_in: int, c_out: int, *, stride: int = 1, dilation: int = 1) -> nn.Sequential:
+    return nn.Sequential(
+        nn.Conv2d(c_in, c_out, 3, stride=stride, padding=dilation, dilation=dilation),
+        nn.ReLU(),
+    )
+
+
+class LandmarkNet(nn.Module):
+    """A small encoder-decoder that maps ``(B, 1, H, W)`` images to ``(B, K, H, W)`` score maps.
+
+    Two stride-2 convolutions and a dilated one give each output pixel a receptive field of about 30
+    pixels, enough to tell a left eye from a right eye on a 32×32 face; the coarse features are
+    upsampled back to full resolution and joined with the first layer's features (a skip
+    connection), so that the output can be sharp. The same network serves both objectives: its
+    output is read as logits by soft-argmax, or as a heatmap by the MSE objective.
+
+    Args:
+        keypoints: ``K``, the number of output maps, >= 1.
+        channels: Width of the first layer; the coarse layers use twice as many, >= 1.
+
+    Example:
+        >>> net = LandmarkNet(keypoints=5, channels=8)
+        >>> net(torch.zeros(2, 1, 32, 32)).shape
+        torch.Size([2, 5, 32, 32])
+    """
+
+    def __init__(self, keypoints: int = 5, channels: int = 16) -> None:
+        super().__init__()
+        k = check_int(keypoints, "keypoints", minimum=1)
+        c = check_int(channels, "channels", minimum=1)
+        self.stem = _conv(1, c)
+        self.down = nn.Sequential(
+            _conv(c, 2 * c, stride=2),
+            _conv(2 * c, 2 * c, stride=2),
+            _conv(2 * c, 2 * c, dilation=2),
+        )
+        self.fuse = _conv(3 * c, c)
+        self.head = nn.Conv2d(c, k, 1)
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        """Map ``(B, 1, H, W)`` images (H, W divisible by 4) to ``(B, K, H, W)`` scores."""
+        check_tensor(images, "images", ndim=4, dims="(B, 1, H, W)", floating=True, size={1: 1})
+        fine = self.stem(images)  # (B, C, H, W)
+        coarse = self.down(fine)  # (B, 2C, H/4, W/4)
+        up = F.interpolate(coarse, size=fine.shape[-2:], mode="bilinear", align_corners=False)
+        return self.head(self.fuse(torch.cat((fine, up), dim=1)))  # (B, 3C, H, W) -> (B, K, H, W)
+
+
+@dataclass
+class LandmarkRun:
+    """What :func:`train_landmarks` recorded.
+
+    Attributes:
+        objective: ``"soft-argmax"`` or ``"heatmap"``.
+        train_loss: The training loss of every step, in order.
+        eval_steps: Steps after which the validation error was measured (0 = before training).
+        val_error: Mean keypoint error in pixels on the validation set at each of ``eval_steps``,
+            decoded the objective's way (soft-argmax, or argmax of the heatmap).
+    """
+
+    objective: str
+    train_loss: list[float] = field(default_factory=list)
+    eval_steps: list[int] = field(default_factory=list)
+    val_error: list[float] = field(default_factory=list)
+
+
+def decode(scores: torch.Tensor, objective: Objective, beta: float = 1.0) -> torch.Tensor:
+    """Turn a network's ``(B, K, H, W)`` output into ``(B, K, 2)`` coordinates, per objective.
+
+    ``"soft-argmax"`` reads the output as logits (:func:`soft_argmax2d` with ``beta``); ``"heatmap"``
+    takes the argmax of the predicted heatmap (:func:`argmax2d`).
+
+    Raises:
+        ValueError: If ``objective`` is not one of ``"soft-argmax"``, ``"heatmap"``.
+    """
+    if objective == "soft-argmax":
+        return soft_argmax2d(scores, beta)
+    if objective == "heatmap":
+        return argmax2d(scores)
+    raise ValueError(f"objective must be one of {OBJECTIVES}, got {objective!r}")
+
+
+@torch.no_grad()
+def _val_error(
+    model: nn.Module, val: Landmarks, objective: Objective, beta: float, device: torch.device
+) -> float:
+    was_training = model.training
+    model.eval()
+    errors = []
+    for start in range(0, len(val.images), 256):
+        images = val.images[start : start + 256].to(device)
+        points = val.points[start : start + 256].to(device)
+        pred = decode(model(images), objective, beta)
+        errors.append((pred - points).norm(dim=-1).sum())  # sum over the chunk's keypoints
+    model.train(was_training)
+    return float(torch.stack(errors).sum()) / val.points[..., 0].numel()
+
+
+def train_landmarks(
+    model: nn.Module,
+    train: Landmarks,
+    val: Landmarks,
+    objective: Objective,
+    *,
+    config: TrainConfig = TrainConfig(),  # frozen, so one shared default is safe
+    seed: int = 0,
+    device: torch.device | str | None = None,
+    progress: bool = True,
+) -> LandmarkRun:
+    """Train ``model`` on landmark images with one of the chapter's two objectives.
+
+    - ``"soft-argmax"``: coordinates ``soft_argmax2d(model(images), config.beta)`` and the L1
+      distance to the true points, averaged over keypoints and both coordinates (Sun et al. 2018's
+      integral regression loss). The output maps receive no direct supervision.
+    - ``"heatmap"``: the MSE between ``model(images)`` and the Gaussian target heatmaps; coordinates
+      come from :func:`argmax2d` at evaluation (Newell et al. 2016 style).
+
+    Adam, the same batches in the same order for a given ``seed`` whatever the objective.
+
+    Args:
+        model: Maps ``(B, 1, H, W)`` images to ``(B, K, H, W)`` scores; moved to ``device``.
+        train: Training images, points and heatmaps.
+        val: Validation set, measured every ``config.eval_every`` steps and at the end.
+        objective: ``"soft-argmax"`` or ``"heatmap"``.
+        config: Steps, batch size, learning rate, evaluation interval and soft-argmax ``beta``.
+        seed: Seed of the batch sampler.
+        device: Where to train; defaults to the device of the model's first parameter.
+        progress: Show a tqdm bar over steps.
+
+    Returns:
+        The :class:`LandmarkRun`: per-step training loss and the validation error curve in pixels.
+
+    Raises:
+        ValueError: If ``objective`` is unknown.
+        TypeError: If ``train`` or ``val`` is not a :class:`~companion.datasets.Landmarks`.
+    """
+    if objective not in OBJECTIVES:
+        raise ValueError(f"objective must be one of {OBJECTIVES}, got {objective!r}")
+    for name, data in (("train", train), ("val", val)):
+        if not isinstance(data, Landmarks):
+            raise TypeError(f"{name} must be a companion.datasets.Landmarks, got {type(data)}")
+    check_int(seed, "seed", minimum=0)
+    if device is None:
+        first = next(model.parameters(), None)
+        device = first.device if first is not None else torch.device("cpu")
+    device = torch.device(device)
+    model.to(device)
+    optimizer = torch.optim.Adam(model.parameters(), lr=config.lr)
+    generator = torch.Generator().manual_seed(seed)
+    run = LandmarkRun(objective)
+    run.eval_steps.append(0)
+    run.val_error.append(_val_error(model, val, objective, config.beta, device))
+    model.train()
+    for step in tqdm(range(1, config.steps + 1), desc=objective, disable=not progress, leave=False):
+        index = torch.randint(len(train.images), (config.batch_size,), generator=generator)
+        images = train.images[index].to(device)  # (B, 1, H, W)
+        scores = model(images)  # (B, K, H, W)
+        if objective == "soft-argmax":
+            loss = F.l1_loss(soft_argmax2d(scores, config.beta), train.points[index].to(device))
+        else:
+            loss = F.mse_loss(scores, train.heatmaps[index].to(device))
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        run.train_loss.append(float(loss.detach()))
+        if step % config.eval_every == 0 or step == config.steps:
+            run.eval_steps.append(step)
+            run.val_error.append(_val_error(model, val, objective, config.beta, device))
+    return run
