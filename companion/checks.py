@@ -17,11 +17,11 @@ from collections.abc import Sequence
 import torch
 
 __all__ = [
-    "check_tensor",
-    "check_same_shape",
-    "check_number",
     "check_int",
+    "check_number",
     "check_pair",
+    "check_same_shape",
+    "check_tensor",
 ]
 
 
@@ -135,7 +135,9 @@ def check_number(
         ...
         ValueError: beta must be > 0, got 0.0
     """
-    if isinstance(value, bool) or not isinstance(value, (int, float)) and not hasattr(value, "__float__"):
+    if isinstance(value, bool) or (
+        not isinstance(value, (int, float)) and not hasattr(value, "__float__")
+    ):
         raise TypeError(f"{name} must be a real number, got {type(value).__name__}")
     if isinstance(value, torch.Tensor):
         raise TypeError(f"{name} must be a Python number, got a tensor")
@@ -146,12 +148,16 @@ def check_number(
         op = ">=" if low_inclusive else ">"
         if high is None:
             raise ValueError(f"{name} must be {op} {low}, got {value}")
-        raise ValueError(f"{name} must be in {_interval(low, high, low_inclusive, high_inclusive)}, got {value}")
+        raise ValueError(
+            f"{name} must be in {_interval(low, high, low_inclusive, high_inclusive)}, got {value}"
+        )
     if high is not None and (v > high or (v == high and not high_inclusive)):
         op = "<=" if high_inclusive else "<"
         if low is None:
             raise ValueError(f"{name} must be {op} {high}, got {value}")
-        raise ValueError(f"{name} must be in {_interval(low, high, low_inclusive, high_inclusive)}, got {value}")
+        raise ValueError(
+            f"{name} must be in {_interval(low, high, low_inclusive, high_inclusive)}, got {value}"
+        )
     return v
 
 

@@ -10,10 +10,12 @@ import torch
 
 from companion.training import History
 
-__all__ = ["plot_history", "plot_curves", "show_images"]
+__all__ = ["plot_curves", "plot_history", "show_images"]
 
 
-def plot_history(history: History, ax: plt.Axes | None = None, *, title: str | None = None) -> plt.Axes:
+def plot_history(
+    history: History, ax: plt.Axes | None = None, *, title: str | None = None
+) -> plt.Axes:
     """Draw ``loss`` and ``val_loss`` per epoch, epochs counted from 1 as Keras prints them.
 
     ``loss`` is drawn at the middle of its epoch (it is an average over the epoch) and
@@ -28,7 +30,9 @@ def plot_history(history: History, ax: plt.Axes | None = None, *, title: str | N
         The axes.
     """
     if not isinstance(history, History):
-        raise TypeError(f"history must be a companion.training.History, got {type(history).__name__}")
+        raise TypeError(
+            f"history must be a companion.training.History, got {type(history).__name__}"
+        )
     if ax is None:
         _, ax = plt.subplots(figsize=(5, 3.2))
     epochs = np.arange(1, history.epochs + 1)
@@ -100,11 +104,16 @@ def show_images(
     Returns:
         The figure.
     """
-    images = [im.detach().cpu().numpy() if isinstance(im, torch.Tensor) else np.asarray(im) for im in images]
+    images = [
+        im.detach().cpu().numpy() if isinstance(im, torch.Tensor) else np.asarray(im)
+        for im in images
+    ]
     if not images:
         raise ValueError("images must contain at least one image")
     if titles is not None and len(titles) != len(images):
-        raise ValueError(f"titles must have one entry per image, got {len(titles)} for {len(images)}")
+        raise ValueError(
+            f"titles must have one entry per image, got {len(titles)} for {len(images)}"
+        )
     ncols = min(ncols, len(images))
     nrows = -(-len(images) // ncols)
     fig, axes = plt.subplots(nrows, ncols, figsize=(size * ncols, size * nrows), squeeze=False)

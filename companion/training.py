@@ -39,6 +39,7 @@ class History:
         iters_per_epoch: Number of iterations in each epoch.
         train_eval_loss: If ``fit(eval_train=True)``: the loss over the whole training set after
             epoch ``e``, in eval mode, measured the same way as ``val_loss``.
+        best_state: If ``fit(keep_best=True)``: a copy of the weights at :attr:`best_epoch`.
         metrics: ``"train_<name>"`` (running, like ``train_loss``) and ``"val_<name>"`` (end of
             epoch, eval mode) for each metric passed to :func:`fit`.
     """
@@ -48,6 +49,7 @@ class History:
     iter_loss: list[float] = field(default_factory=list)
     iters_per_epoch: list[int] = field(default_factory=list)
     train_eval_loss: list[float] = field(default_factory=list)
+    best_state: dict[str, torch.Tensor] | None = None
     metrics: dict[str, list[float]] = field(default_factory=dict)
 
     @property
@@ -179,6 +181,7 @@ def fit(
     metrics: Mapping[str, Metric] | None = None,
     progress: bool = True,
     eval_train: bool = False,
+    keep_best: bool = False,
 ) -> History:
     """Train ``model`` for ``epochs`` full passes and record ``loss``/``val_loss`` per epoch.
 
@@ -198,6 +201,10 @@ def fit(
         progress: Show a ``tqdm.auto`` bar over epochs.
         eval_train: Also evaluate the whole training set in eval mode after each epoch
             (``History.train_eval_loss``), to separate *when* from *how* the loss is measured.
+        keep_best: Early stopping after the fact: keep a copy of the weights of the epoch with the
+            lowest ``val_loss`` in ``History.best_state`` (load it with ``model.load_state_dict``;
+            Keras' ``EarlyStopping(restore_best_weights=True)`` with unlimited patience). The model
+            itself keeps its final weights.
 
     Returns:
         The :class:`History` of the run.
@@ -260,7 +267,11 @@ def fit(
         for name in metrics:
             history.metrics[f"val_{name}"].append(val[name])
         if eval_train:
-            history.train_eval_loss.append(evaluate(model, train_loader, loss_fn, device=device)["loss"])
+            history.train_eval_loss.append(
+                evaluate(model, train_loader, loss_fn, device=device)["loss"]
+            )
+        if keep_best and history.best_epoch == history.epochs - 1:
+            history.best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
         bar.set_postfix(loss=f"{history.train_loss[-1]:.4f}", val_loss=f"{val['loss']:.4f}")
     return history
 

@@ -9,7 +9,9 @@ import re
 import pytest
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
-NOTEBOOKS = sorted(p for p in (ROOT / "book").rglob("*.ipynb") if ".ipynb_checkpoints" not in p.parts)
+NOTEBOOKS = sorted(
+    p for p in (ROOT / "book").rglob("*.ipynb") if ".ipynb_checkpoints" not in p.parts
+)
 
 
 def repository_url() -> str:
@@ -22,7 +24,7 @@ def repository_url() -> str:
 
 def setup_cell() -> str:
     """The canonical first code cell of every chapter (STYLE.md, 'The setup cell')."""
-    return f'''# Setup: the same cell opens every chapter. On Colab it first installs the companion package.
+    return f"""# Setup: the same cell opens every chapter. On Colab it first installs the companion package.
 import sys
 
 if "google.colab" in sys.modules:
@@ -36,7 +38,7 @@ import companion
 
 device = companion.get_device()
 print(f"torch {{torch.__version__}} on {{device}}")
-companion.seed_everything(0)'''
+companion.seed_everything(0)"""
 
 
 def load(path: pathlib.Path) -> dict:
@@ -57,7 +59,9 @@ def test_outputs_stripped(path):
     for i, cell in enumerate(load(path)["cells"]):
         if cell["cell_type"] == "code":
             assert cell.get("outputs") == [], f"cell {i} of {path.name} has outputs"
-            assert cell.get("execution_count") is None, f"cell {i} of {path.name} has an execution count"
+            assert cell.get("execution_count") is None, (
+                f"cell {i} of {path.name} has an execution count"
+            )
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
@@ -70,7 +74,9 @@ def test_opens_with_title_short_answer_setup_and_parameters(path):
     first_code = cells.index(code[0])
     before = "\n".join(source(c) for c in cells[:first_code])
     assert "Short answer" in before, f"{path.name}: the short answer must come before any code"
-    assert source(code[0]) == setup_cell(), f"{path.name}: the first code cell is not the setup cell"
+    assert source(code[0]) == setup_cell(), (
+        f"{path.name}: the first code cell is not the setup cell"
+    )
     assert "parameters" in code[1].get("metadata", {}).get("tags", []), (
         f"{path.name}: the second code cell must be tagged 'parameters'"
     )

@@ -1,0 +1,174 @@
+"""The built book, as a reader's browser sees it (run after `make book`: `make browser`).
+
+Serves ``_build/html`` on 127.0.0.1 and opens every page in Debian's headless Chromium through the
+``playwright`` pip package (never ``playwright install``). MathJax's CDN URL is routed to a local copy
+from the ``mathjax@3`` npm package (``make browser`` installs it under ``_build/mathjax``), so math
+is really typeset with no network. A screenshot of every page lands in ``_build/screenshots/``.
+"""
+
+from __future__ import annotations
+
+import functools
+import http.server
+import pathlib
+import re
+import shutil
+import tempfile
+import threading
+import urllib.parse
+
+import pytest
+
+ROOT = pathlib.Path(__file__).resolve().parents[2]
+HTML = ROOT / "_build" / "html"
+MATHJAX = ROOT / "_build" / "mathjax" / "node_modules" / "mathjax"
+SHOTS = ROOT / "_build" / "screenshots"
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+# sphinx-thebe 0.3.1 declares THEBE_JS_URL twice on every page: a known upstream bug, allowed by name.
+ALLOWED_CONSOLE_ERRORS = [re.compile(r"Identifier 'THEBE_JS_URL' has already been declared")]
+
+if not HTML.is_dir():
+    pytest.skip("no built book: run `make book` first", allow_module_level=True)
+sync_api = pytest.importorskip("playwright.sync_api")
+
+PAGES = sorted(
+    p.relative_to(HTML).as_posix()
+    for p in HTML.rglob("*.html")
+    if not p.relative_to(HTML).as_posix().startswith(("_static/", "_sources/", "_images/"))
+    and p.name not in {"genindex.html", "search.html", "index.html"}
+)
+CHAPTERS = sorted(
+    p.relative_to(ROOT).with_suffix(".html").as_posix()
+    for p in (ROOT / "book").rglob("*.ipynb")
+    if ".ipynb_checkpoints" not in p.parts
+)
+
+
+class _QuietHandler(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, *args):  # keep pytest's output clean
+        pass
+
+
+@pytest.fixture(scope="session")
+def base_url():
+    handler = functools.partial(_QuietHandler, directory=str(HTML))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}/"
+    server.shutdown()
+
+
+@pytest.fixture(scope="session")
+def browser():
+    with sync_api.sync_playwright() as pw, tempfile.TemporaryDirectory() as profile:
+        context = pw.chromium.launch_persistent_context(
+            profile, executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True,
+            viewport={"width": 1280, "height": 900},
+        )  # fmt: skip
+        yield context
+        context.close()
+
+
+def _route_mathjax(route):
+    """Answer requests for MathJax 3 from the local npm copy; refuse every other outside request."""
+    url = urllib.parse.urlparse(route.request.url)
+    if url.hostname in {"127.0.0.1", "localhost"}:
+        return route.continue_()
+    match = re.search(r"mathjax@?3?[^/]*/(es5/.*)$", url.path)
+    if match and (MATHJAX / match.group(1)).is_file():
+        return route.fulfill(path=str(MATHJAX / match.group(1)))
+    return route.abort()
+
+
+def _open(browser, url: str):
+    page = browser.new_page()
+    errors: list[str] = []
+    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.route("**/*", _route_mathjax)
+    page.goto(url, wait_until="load")
+    page.wait_for_load_state("networkidle")
+    return page, errors
+
+
+def _shot(page, rel: str) -> None:
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SHOTS / (rel.replace("/", "__").removesuffix(".html") + ".png")), full_page=False)
+
+
+def test_mathjax_copy_present():
+    assert (MATHJAX / "es5" / "tex-mml-chtml.js").is_file(), "run `make browser` (it installs mathjax@3)"
+
+
+def test_chapters_were_built():
+    assert CHAPTERS and all((HTML / c).is_file() for c in CHAPTERS)
+
+
+@pytest.mark.parametrize("rel", PAGES)
+def test_page(browser, base_url, rel):
+    page, errors = _open(browser, base_url + rel)
+    try:
+        if page.locator("span.math, div.math").count():
+            page.wait_for_selector("mjx-container", timeout=15000)
+        _shot(page, rel)
+        unexpected = [e for e in errors if not any(p.search(e) for p in ALLOWED_CONSOLE_ERRORS)]
+        assert not unexpected, f"console errors on {rel}: {unexpected}"
+        outputs = page.locator(".cell_output").all_inner_texts()
+        for text in outputs:
+            assert not re.search(r"Traceback|\b\w*Error\b:?|\bWarning\b", text), (
+                f"{rel}: an output shows an error or warning: {text[:300]}"
+            )
+        if rel in CHAPTERS:
+            images = page.locator(".cell_output img")
+            assert images.count() >= 1, f"{rel} shows no figure"
+            widths = images.evaluate_all("imgs => imgs.map(i => i.complete ? i.naturalWidth : 0)")
+            assert all(w > 0 for w in widths), f"{rel}: a figure did not render"
+            colab = page.locator("a[href*='colab.research.google.com']")
+            assert colab.count() >= 1, f"{rel} has no Colab launch button"
+            href = colab.first.get_attribute("href")
+            assert href.endswith(rel.removesuffix(".html") + ".ipynb"), href
+    finally:
+        page.close()
+
+
+def _title_word(rel: str) -> str:
+    """A distinctive word of a chapter's title: its longest purely alphabetic word."""
+    text = (HTML / rel).read_text()
+    title = re.search(r"<h1>(.*?)<a class=\"headerlink\"", text, flags=re.S)
+    assert title, f"no <h1> in {rel}"
+    words = re.findall(r"[A-Za-z]{4,}", re.sub(r"<[^>]+>", " ", title.group(1)))
+    return max(words, key=len)
+
+
+@pytest.mark.parametrize("rel", CHAPTERS)
+def test_search_finds_each_chapter(browser, base_url, rel):
+    word = _title_word(rel)
+    page, _ = _open(browser, f"{base_url}search.html?q={urllib.parse.quote(word)}")
+    try:
+        page.wait_for_selector("#search-results ul.search li", timeout=20000)
+        links = page.locator("#search-results ul.search li a").evaluate_all("as => as.map(a => a.href)")
+        assert any(rel in link for link in links), f"searching {word!r} did not list {rel}: {links}"
+        _shot(page, f"search-{pathlib.Path(rel).stem}")
+    finally:
+        page.close()
+
+
+def test_index_redirects_to_landing_page(browser, base_url):
+    page, errors = _open(browser, base_url + "index.html")
+    try:
+        page.wait_for_url(re.compile(r"book/intro\.html"), timeout=10000)
+        assert page.locator("h1").first.inner_text().startswith("Settled by Experiment")
+        _shot(page, "index")
+    finally:
+        page.close()
