@@ -104,11 +104,15 @@ def _open(browser, url: str):
 
 def _shot(page, rel: str) -> None:
     SHOTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(SHOTS / (rel.replace("/", "__").removesuffix(".html") + ".png")), full_page=False)
+    page.screenshot(
+        path=str(SHOTS / (rel.replace("/", "__").removesuffix(".html") + ".png")), full_page=False
+    )
 
 
 def test_mathjax_copy_present():
-    assert (MATHJAX / "es5" / "tex-mml-chtml.js").is_file(), "run `make browser` (it installs mathjax@3)"
+    assert (MATHJAX / "es5" / "tex-mml-chtml.js").is_file(), (
+        "run `make browser` (it installs mathjax@3)"
+    )
 
 
 def test_chapters_were_built():
@@ -120,7 +124,7 @@ def test_page(browser, base_url, rel):
     page, errors = _open(browser, base_url + rel)
     try:
         if page.locator("span.math, div.math").count():
-            page.wait_for_selector("mjx-container", timeout=15000)
+            page.wait_for_selector("mjx-container", state="attached", timeout=15000)
         _shot(page, rel)
         unexpected = [e for e in errors if not any(p.search(e) for p in ALLOWED_CONSOLE_ERRORS)]
         assert not unexpected, f"console errors on {rel}: {unexpected}"
@@ -157,7 +161,9 @@ def test_search_finds_each_chapter(browser, base_url, rel):
     page, _ = _open(browser, f"{base_url}search.html?q={urllib.parse.quote(word)}")
     try:
         page.wait_for_selector("#search-results ul.search li", timeout=20000)
-        links = page.locator("#search-results ul.search li a").evaluate_all("as => as.map(a => a.href)")
+        links = page.locator("#search-results ul.search li a").evaluate_all(
+            "as => as.map(a => a.href)"
+        )
         assert any(rel in link for link in links), f"searching {word!r} did not list {rel}: {links}"
         _shot(page, f"search-{pathlib.Path(rel).stem}")
     finally:
@@ -165,7 +171,7 @@ def test_search_finds_each_chapter(browser, base_url, rel):
 
 
 def test_index_redirects_to_landing_page(browser, base_url):
-    page, errors = _open(browser, base_url + "index.html")
+    page, _ = _open(browser, base_url + "index.html")
     try:
         page.wait_for_url(re.compile(r"book/intro\.html"), timeout=10000)
         assert page.locator("h1").first.inner_text().startswith("Settled by Experiment")
