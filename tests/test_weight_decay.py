@@ -1,0 +1,482 @@
+"""Tests of companion.weight_decay: the two Adams against PyTorch's, the losses, the hourglass, the loop."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from torch import nn
+
+from companion.weight_decay import (
+    AdamL2,
+    AdamW,
+    Hourglass,
+    best_constant_loss,
+    heatmap_loss,
+    losses_along_line,
+    train_heatmaps,
+)
+
+
+def _model(seed: int, dtype: torch.dtype = torch.float32) -> nn.Module:
+    torch.manual_seed(seed)
+    return nn.Sequential(nn.Linear(6, 8), nn.Tanh(), nn.Linear(8, 3)).to(dtype)
+
+
+def _train_pair(ours, theirs, steps: int, dtype: torch.dtype, seed: int = 0):
+    """Run two copies of one model with two optimizers on the same random batches."""
+    a, b = _model(seed, dtype), _model(seed, dtype)
+    opt_a, opt_b = ours(a.parameters()), theirs(b.parameters())
+    g = torch.Generator().manual_seed(seed)
+    for _ in range(steps):
+        x = torch.randn(16, 6, generator=g, dtype=dtype)
+        y = torch.randn(16, 3, generator=g, dtype=dtype)
+        for model, opt in ((a, opt_a), (b, opt_b)):
+            opt.zero_grad()
+            nn.functional.mse_loss(model(x), y).backward()
+            opt.step()
+    return a, b
+
+
+def _assert_same_params(a: nn.Module, b: nn.Module, **tol) -> None:
+    for pa, pb in zip(a.parameters(), b.parameters(), strict=True):
+        torch.testing.assert_close(pa, pb, **tol)
+
+
+# --- The optimizers against PyTorch's ---------------------------------------------------------
+
+
+@pytest.mark.parametrize("weight_decay", [0.0, 1e-2, 0.5])
+def test_adam_l2_matches_torch_adam(weight_decay):
+    a, b = _train_pair(
+        lambda p: AdamL2(p, lr=3e-3, betas=(0.8, 0.99), eps=1e-7, weight_decay=weight_decay),
+        lambda p: torch.optim.Adam(
+            p, lr=3e-3, betas=(0.8, 0.99), eps=1e-7, weight_decay=weight_decay
+        ),
+        steps=200,
+        dtype=torch.float32,
+    )
+    _assert_same_params(a, b, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("weight_decay", [0.0, 1e-2, 0.5])
+def test_adamw_matches_torch_adamw(weight_decay):
+    a, b = _train_pair(
+        lambda p: AdamW(p, lr=3e-3, weight_decay=weight_decay),
+        lambda p: torch.optim.AdamW(p, lr=3e-3, weight_decay=weight_decay),
+        steps=200,
+        dtype=torch.float32,
+    )
+    _assert_same_params(a, b, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize(
+    ("ours", "theirs"),
+    [
+        (lambda p: AdamL2(p, weight_decay=0.1), lambda p: torch.optim.Adam(p, weight_decay=0.1)),
+        (lambda p: AdamW(p, weight_decay=0.1), lambda p: torch.optim.AdamW(p, weight_decay=0.1)),
+    ],
+)
+def test_float64_agrees_to_double_precision(ours, theirs):
+    a, b = _train_pair(ours, theirs, steps=100, dtype=torch.float64, seed=3)
+    _assert_same_params(a, b, rtol=1e-12, atol=1e-14)
+
+
+def test_defaults_are_pytorchs():
+    w = [nn.Parameter(torch.zeros(1))]
+    for ours, theirs in ((AdamL2(w), torch.optim.Adam(w)), (AdamW(w), torch.optim.AdamW(w))):
+        for key in ("lr", "betas", "eps", "weight_decay"):
+            assert ours.defaults[key] == theirs.defaults[key], key
+
+
+def test_parameter_groups_and_closure():
+    a, b = _model(1), _model(1)
+    groups = lambda m: [  # noqa: E731
+        {"params": m[0].parameters(), "weight_decay": 0.3},
+        {"params": m[2].parameters(), "lr": 1e-2},
+    ]
+    opt_a = AdamL2(groups(a), lr=1e-3, weight_decay=0.0)
+    opt_b = torch.optim.Adam(groups(b), lr=1e-3, weight_decay=0.0)
+    x, y = torch.randn(8, 6), torch.randn(8, 3)
+    for model, opt in ((a, opt_a), (b, opt_b)):
+        for _ in range(20):
+
+            def closure(model=model, opt=opt):
+                opt.zero_grad()
+                loss = nn.functional.mse_loss(model(x), y)
+                loss.backward()
+                return loss
+
+            loss = opt.step(closure)
+            assert torch.is_tensor(loss)
+    _assert_same_params(a, b, rtol=1e-5, atol=1e-6)
+
+
+def test_parameters_without_gradient_are_left_alone():
+    used, unused = nn.Parameter(torch.ones(2)), nn.Parameter(torch.ones(2))
+    opt = AdamL2([used, unused], lr=0.1, weight_decay=1.0)
+    used.sum().backward()
+    opt.step()
+    assert torch.equal(unused.detach(), torch.ones(2))
+    assert float(used.detach()[0]) < 1.0
+
+
+# --- Where the decay enters: the convention ----------------------------------------------------
+
+
+def test_l2_term_is_the_gradient_of_half_lambda_w_squared():
+    # AdamL2(λ) on L equals plain Adam on L + λ/2·‖w‖², whose gradient autograd computes.
+    lam = 0.3
+    a, b = _model(2, torch.float64), _model(2, torch.float64)
+    opt_a, opt_b = AdamL2(a.parameters(), weight_decay=lam), AdamL2(b.parameters())
+    x, y = torch.randn(8, 6, dtype=torch.float64), torch.randn(8, 3, dtype=torch.float64)
+    for _ in range(30):
+        opt_a.zero_grad()
+        nn.functional.mse_loss(a(x), y).backward()
+        opt_a.step()
+        opt_b.zero_grad()
+        penalty = sum(p.pow(2).sum() for p in b.parameters())
+        (nn.functional.mse_loss(b(x), y) + lam / 2 * penalty).backward()
+        opt_b.step()
+    _assert_same_params(a, b, rtol=1e-10, atol=1e-12)
+
+
+def test_penalty_gradient_gradcheck():
+    # The gradient the L2 optimizer adds, λ·w, is what autograd finds for λ/2·‖w‖² (float64).
+    lam = 0.7
+    w = torch.randn(5, dtype=torch.float64, requires_grad=True)
+    assert torch.autograd.gradcheck(lambda v: lam / 2 * (v**2).sum(), (w,))
+    (grad,) = torch.autograd.grad(lam / 2 * (w**2).sum(), w)
+    torch.testing.assert_close(grad, lam * w.detach())
+
+
+def test_l2_dominated_adam_moves_every_weight_by_lr_per_step():
+    # No data gradient: Adam normalises λ·w, so the pull is lr per step whatever the weight's size.
+    w = nn.Parameter(torch.tensor([1.0, -0.5, 3.0], dtype=torch.float64))
+    opt = AdamL2([w], lr=1e-3, weight_decay=1e-3)
+    start = w.detach().clone()
+    for _ in range(20):
+        w.grad = torch.zeros_like(w)
+        opt.step()
+    moved = (start - w.detach()).abs()
+    # Within 2% of 20·lr for weights six times apart in size (v̂ remembers the slightly larger λ·w of
+    # earlier steps, so the step falls a little short of lr); an SGD step would differ six-fold.
+    assert bool(((moved > 0.98 * 20e-3) & (moved <= 20e-3)).all()), moved
+    assert bool((start.sign() * w.detach() < start.abs()).all())  # towards zero
+
+
+def test_adamw_decay_is_geometric_and_scaled_by_lr():
+    w = nn.Parameter(torch.tensor([1.0, -0.5, 3.0], dtype=torch.float64))
+    start = w.detach().clone()
+    opt = AdamW([w], lr=1e-2, weight_decay=0.5)
+    for _ in range(20):
+        w.grad = torch.zeros_like(w)
+        opt.step()
+    torch.testing.assert_close(w.detach(), start * (1 - 1e-2 * 0.5) ** 20)
+    frozen = nn.Parameter(torch.ones(2))
+    opt = AdamW([frozen], lr=0.0, weight_decay=10.0)  # lr = 0: the decay is off too
+    frozen.grad = torch.zeros(2)
+    opt.step()
+    assert torch.equal(frozen.detach(), torch.ones(2))
+
+
+@settings(max_examples=10, deadline=None)
+@given(scale=st.sampled_from([10.0, 320.0, 5120.0]))
+def test_scaling_the_loss_by_c_is_dividing_the_l2_decay_by_c(scale):
+    # Adam ignores the gradient's scale, so loss × c with λ is loss × 1 with λ / c (up to ε).
+    lam = 0.2
+    a, b = _model(4, torch.float64), _model(4, torch.float64)
+    opt_a = AdamL2(a.parameters(), weight_decay=lam, eps=0.0)
+    opt_b = AdamL2(b.parameters(), weight_decay=lam / scale, eps=0.0)
+    x, y = torch.randn(8, 6, dtype=torch.float64), torch.randn(8, 3, dtype=torch.float64)
+    for _ in range(30):
+        for model, opt, c in ((a, opt_a, scale), (b, opt_b, 1.0)):
+            opt.zero_grad()
+            (c * nn.functional.mse_loss(model(x), y)).backward()
+            opt.step()
+    _assert_same_params(a, b, rtol=1e-9, atol=1e-12)
+
+
+@pytest.mark.parametrize("cls", [AdamL2, AdamW])
+@pytest.mark.parametrize(
+    ("kwargs", "name"),
+    [
+        ({"lr": -1e-3}, "lr"),
+        ({"betas": (1.0, 0.999)}, "betas"),
+        ({"betas": (0.9, -0.1)}, "betas"),
+        ({"eps": -1.0}, "eps"),
+        ({"weight_decay": -1e-2}, "weight_decay"),
+        ({"lr": float("nan")}, "lr"),
+    ],
+)
+def test_bad_hyperparameters(cls, kwargs, name):
+    with pytest.raises(ValueError, match=name):
+        cls([nn.Parameter(torch.zeros(1))], **kwargs)
+
+
+@pytest.mark.parametrize("cls", [AdamL2, AdamW])
+def test_betas_must_be_a_pair(cls):
+    with pytest.raises(TypeError, match="betas"):
+        cls([nn.Parameter(torch.zeros(1))], betas=0.9)
+
+
+# --- Losses ------------------------------------------------------------------------------------
+
+
+def test_heatmap_loss_mean_is_mse_and_sum_is_khw_times_larger():
+    torch.manual_seed(0)
+    pred, target = torch.rand(3, 5, 8, 8), torch.rand(3, 5, 8, 8)
+    mean = heatmap_loss(pred, target)
+    torch.testing.assert_close(mean, nn.functional.mse_loss(pred, target))
+    torch.testing.assert_close(heatmap_loss(pred, target, "sum"), mean * 5 * 8 * 8)
+
+
+def test_heatmap_loss_bad_input():
+    with pytest.raises(ValueError, match="pred and target"):
+        heatmap_loss(torch.zeros(2, 5, 8, 8), torch.zeros(2, 5, 8, 1))
+    with pytest.raises(ValueError, match="pred"):
+        heatmap_loss(torch.zeros(5, 8, 8), torch.zeros(5, 8, 8))
+    with pytest.raises(ValueError, match="reduction"):
+        heatmap_loss(torch.zeros(1, 1, 2, 2), torch.zeros(1, 1, 2, 2), "none")
+
+
+def test_best_constant_loss_is_the_loss_of_the_channel_means():
+    torch.manual_seed(1)
+    t = torch.rand(4, 3, 5, 5, dtype=torch.float64) ** 4
+    best = best_constant_loss(t)
+    means = t.mean(dim=(0, 2, 3), keepdim=True).expand_as(t)  # (1, K, 1, 1) -> (B, K, H, W)
+    torch.testing.assert_close(best, heatmap_loss(means, t))
+    for shift in (1e-3, -1e-3):  # any other constant does worse
+        assert float(heatmap_loss(means + shift, t)) > float(best)
+    pixel = t.mean(dim=0, keepdim=True).expand_as(t)  # (1, K, H, W) -> (B, K, H, W)
+    torch.testing.assert_close(best_constant_loss(t, per="pixel"), heatmap_loss(pixel, t))
+
+
+def test_best_constant_loss_of_a_sparse_gaussian_is_pi_sigma2_over_hw():
+    from companion.heatmaps import gaussian_heatmaps
+
+    sigma, h, w = 1.5, 64, 64
+    t = gaussian_heatmaps(torch.tensor([[[31.3, 30.6]]], dtype=torch.float64), (h, w), sigma)
+    estimate = math.pi * sigma**2 / (h * w)
+    assert float(best_constant_loss(t)) == pytest.approx(estimate, rel=0.01)
+
+
+def test_best_constant_loss_stack_of_batches():
+    t = torch.rand(6, 4, 2, 3, 3)
+    stacked = best_constant_loss(t)
+    assert stacked.shape == (6,)
+    torch.testing.assert_close(stacked[2], best_constant_loss(t[2]))
+
+
+def test_best_constant_loss_bad_input():
+    with pytest.raises(ValueError, match="heatmaps"):
+        best_constant_loss(torch.zeros(3, 4, 4))
+    with pytest.raises(ValueError, match="per"):
+        best_constant_loss(torch.zeros(1, 1, 4, 4), per="image")
+    with pytest.raises(TypeError, match="heatmaps"):
+        best_constant_loss(torch.zeros(1, 1, 4, 4, dtype=torch.int64))
+
+
+# --- The hourglass -----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("batch_norm", [False, True])
+def test_hourglass_shapes(batch_norm):
+    net = Hourglass(2, 7, width=4, batch_norm=batch_norm)
+    assert net(torch.rand(3, 2, 16, 24)).shape == (3, 7, 16, 24)
+    convs = [m for m in net.modules() if isinstance(m, nn.Conv2d) and m.kernel_size == (3, 3)]
+    assert all((m.bias is None) == batch_norm for m in convs)
+    assert sum(isinstance(m, nn.BatchNorm2d) for m in net.modules()) == (5 if batch_norm else 0)
+
+
+def test_hourglass_skips_carry_the_input_past_the_bottleneck():
+    # With the bottleneck's output zeroed, the output still depends on the input: the skips carry it.
+    net = _with_random_head(Hourglass(width=4))
+    with torch.no_grad():
+        net.mid[0].weight.zero_()
+        net.mid[0].bias.fill_(-1.0)  # the bottleneck's ReLU outputs 0 everywhere
+    x = torch.rand(2, 1, 16, 16)
+    assert float(net(x).detach().std(dim=0).mean()) > 0
+
+
+def test_hourglass_starts_at_zero_output_and_is_seeded():
+    a, b, c = Hourglass(width=4, seed=1), Hourglass(width=4, seed=1), Hourglass(width=4, seed=2)
+    x = torch.rand(2, 1, 16, 16)
+    assert torch.equal(a(x), torch.zeros(2, 5, 16, 16))
+    assert torch.equal(a.mid[0].weight, b.mid[0].weight)
+    assert not torch.equal(a.mid[0].weight, c.mid[0].weight)
+    # He-normal: the weights' variance is 2 / fan_in (fan_in = 8 channels × 3 × 3 here).
+    w = Hourglass(width=32, seed=0).mid[0].weight.detach()
+    assert float(w.var()) == pytest.approx(2 / (64 * 9), rel=0.05)
+
+
+def test_hourglass_with_zero_weights_outputs_a_constant_per_channel():
+    net = Hourglass(width=4)
+    with torch.no_grad():
+        for name, p in net.named_parameters():
+            if name.endswith("weight") and not name.startswith("head"):
+                p.zero_()
+    out = net(torch.rand(3, 1, 16, 16))
+    flat = out.permute(1, 0, 2, 3).reshape(5, -1)  # (B, K, H, W) -> (K, B*H*W)
+    torch.testing.assert_close(flat, flat[:, :1].expand_as(flat))
+
+
+def test_hourglass_bad_input():
+    with pytest.raises(ValueError, match="x"):
+        Hourglass()(torch.rand(1, 1, 18, 16))
+    with pytest.raises(ValueError, match="x"):
+        Hourglass()(torch.rand(1, 16, 16))
+    with pytest.raises(ValueError, match="width"):
+        Hourglass(width=0)
+    with pytest.raises(TypeError, match="out_channels"):
+        Hourglass(out_channels=2.5)
+
+
+# --- The training loop -------------------------------------------------------------------------
+
+
+def _with_random_head(net: Hourglass, seed: int = 0) -> Hourglass:
+    g = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        net.head.weight.copy_(torch.randn(net.head.weight.shape, generator=g))
+    return net
+
+
+def _data(n: int = 16, size: int = 16):
+    g = torch.Generator().manual_seed(0)
+    return torch.rand(n, 1, size, size, generator=g), torch.rand(n, 5, size, size, generator=g) ** 8
+
+
+def test_train_records_consistent_diagnostics():
+    x, y = _data()
+    net = _with_random_head(Hourglass(width=4))
+    run = train_heatmaps(
+        net, AdamL2(net.parameters(), weight_decay=0.1), x, y, 12, batch_size=4, record_every=5
+    )
+    assert run.loss.shape == run.constant_loss.shape == run.penalty.shape == (12,)
+    assert run.steps.tolist() == [0, 5, 10]
+    assert run.layers == ("enc0.0", "enc1.0", "mid.0", "dec1.0", "dec0.0", "head")
+    assert run.ratio.shape == run.weight_norm.shape == (3, 6)
+    assert run.relus == ("enc0.1", "enc1.1", "mid.1", "dec1.1", "dec0.1")
+    assert run.dead.shape == (3, 5) and run.output_std.shape == (3,)
+    assert bool((run.dead >= 0).all() and (run.dead <= 1).all())
+    assert bool((run.ratio > 0).all())
+    # The final weight norms are the network's.
+    assert run.weight_norm[-1, -1] > 0
+
+
+def test_train_first_record_matches_a_hand_computation():
+    x, y = _data()
+    net = _with_random_head(Hourglass(width=4))
+    twin = _with_random_head(Hourglass(width=4))
+    lam = 0.05
+    run = train_heatmaps(
+        net, AdamL2(net.parameters(), weight_decay=lam), x, y, 1, batch_size=4, seed=7
+    )
+    idx = torch.randint(16, (1, 4), generator=torch.Generator().manual_seed(7))[0]
+    loss = heatmap_loss(twin(x[idx]), y[idx])
+    loss.backward()
+    w = twin.mid[0].weight
+    assert float(run.loss[0]) == pytest.approx(float(loss), rel=1e-6)
+    assert float(run.ratio[0, 2]) == pytest.approx(float(lam * w.norm() / w.grad.norm()), rel=1e-5)
+    assert float(run.weight_norm[0, 2]) == pytest.approx(float(w.norm()), rel=1e-6)
+    penalty = lam / 2 * sum(float(p.pow(2).sum()) for p in twin.parameters())
+    assert float(run.penalty[0]) == pytest.approx(penalty, rel=1e-5)
+    assert float(run.constant_loss[0]) == pytest.approx(float(best_constant_loss(y[idx])), rel=1e-6)
+
+
+def test_train_dead_units_are_counted():
+    x, y = _data()
+    net = Hourglass(width=4)
+    with torch.no_grad():
+        net.dec0[0].bias[:3] = -1e3  # three of four channels can never be active
+    run = train_heatmaps(net, AdamL2(net.parameters(), lr=0.0), x, y, 1, batch_size=4)
+    assert float(run.dead[0, -1]) == pytest.approx(0.75)
+
+
+def test_train_reports_sum_losses_per_pixel_and_is_seeded():
+    x, y = _data()
+    runs = []
+    for reduction in ("mean", "sum", "mean"):
+        torch.manual_seed(0)
+        net = Hourglass(width=4)
+        runs.append(
+            train_heatmaps(
+                net, AdamL2(net.parameters(), lr=0.0), x, y, 3, batch_size=4, reduction=reduction
+            )
+        )
+    torch.testing.assert_close(runs[0].loss, runs[1].loss)
+    assert torch.equal(runs[0].loss, runs[2].loss)
+
+
+def test_train_does_not_modify_data_and_removes_hooks():
+    x, y = _data()
+    x0, y0 = x.clone(), y.clone()
+    net = Hourglass(width=4)
+    train_heatmaps(net, AdamL2(net.parameters()), x, y, 2, batch_size=4)
+    assert torch.equal(x, x0) and torch.equal(y, y0)
+    assert all(not m._forward_hooks for m in net.modules())
+
+
+def test_train_bad_input():
+    x, y = _data()
+    net = Hourglass(width=4)
+    opt = AdamL2(net.parameters())
+    with pytest.raises(ValueError, match="images and heatmaps"):
+        train_heatmaps(net, opt, x, y[:8], 2)
+    with pytest.raises(ValueError, match="steps"):
+        train_heatmaps(net, opt, x, y, 0)
+    with pytest.raises(ValueError, match="reduction"):
+        train_heatmaps(net, opt, x, y, 2, reduction="max")
+    with pytest.raises(ValueError, match="heatmaps"):
+        train_heatmaps(net, opt, x, y[:, 0], 2)
+    with pytest.raises(TypeError, match="batch_size"):
+        train_heatmaps(net, opt, x, y, 2, batch_size=2.0)
+
+
+def test_train_bn_network_lists_its_scales_and_relus():
+    x, y = _data()
+    net = Hourglass(width=4, batch_norm=True)
+    run = train_heatmaps(net, AdamL2(net.parameters(), weight_decay=0.1), x, y, 2, batch_size=4)
+    assert run.layers[:2] == ("enc0.0", "enc0.1")  # the conv, then its batch norm's scale γ
+    assert len(run.layers) == 11 and run.relus[0] == "enc0.2"
+
+
+# --- The slice through the landscape ---------------------------------------------------------------
+
+
+def test_losses_along_line_matches_direct_evaluation():
+    x, y = _data(n=4)
+    net = _with_random_head(Hourglass(width=4))
+    start = {n: p.detach().clone() for n, p in net.named_parameters()}
+    g = torch.Generator().manual_seed(1)
+    direction = {n: torch.randn(p.shape, generator=g) * 0.1 for n, p in start.items()}
+    lam = 0.3
+    loss, objective = losses_along_line(net, start, direction, x, y, torch.tensor([-1.0, 0.5]), lam)
+    with torch.no_grad():
+        for p_name, p in net.named_parameters():
+            p.copy_(start[p_name] + 0.5 * direction[p_name])
+        expected = heatmap_loss(net(x), y)
+        penalty = lam / 2 * sum(float(p.pow(2).sum()) for p in net.parameters())
+    assert float(loss[1]) == pytest.approx(float(expected), rel=1e-5)
+    assert float(objective[1]) == pytest.approx(float(expected) + penalty, rel=1e-5)
+    for n, p in net.named_parameters():  # the model was changed only by this test's own copy
+        torch.testing.assert_close(p.detach(), start[n] + 0.5 * direction[n])
+
+
+def test_losses_along_line_bad_input():
+    x, y = _data(n=2)
+    net = Hourglass(width=4)
+    theta = {n: p.detach() for n, p in net.named_parameters()}
+    with pytest.raises(ValueError, match="direction"):
+        losses_along_line(net, theta, {}, x, y, torch.zeros(2), 0.1)
+    bad = dict(theta, **{"head.bias": torch.zeros(3)})
+    with pytest.raises(ValueError, match="start"):
+        losses_along_line(net, bad, theta, x, y, torch.zeros(2), 0.1)
+    with pytest.raises(ValueError, match="alphas"):
+        losses_along_line(net, theta, theta, x, y, torch.zeros(2, 2), 0.1)
+    with pytest.raises(ValueError, match="weight_decay"):
+        losses_along_line(net, theta, theta, x, y, torch.zeros(2), -0.1)
