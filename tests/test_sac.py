@@ -1,0 +1,462 @@
+"""Tests for companion.sac: the squashed-Gaussian density, networks, buffer, update and training."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from torch.distributions import Normal, TanhTransform, TransformedDistribution
+
+from companion.sac import (
+    LOG_STD_MAX,
+    LOG_STD_MIN,
+    Batch,
+    ReplayBuffer,
+    SACAgent,
+    SACConfig,
+    SquashedGaussianActor,
+    TwinQ,
+    evaluate_policy,
+    log_one_minus_tanh_sq,
+    polyak_update,
+    soft_q_target,
+    tanh_gaussian_log_prob,
+    to_env_action,
+    train_sac,
+)
+
+F64 = torch.float64
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    """Tiny networks: a second intra-op thread only adds contention (25x slower on a busy CPU)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def torch_tanh_normal(mean: torch.Tensor, log_std: torch.Tensor) -> TransformedDistribution:
+    """The oracle: PyTorch's own squashed Gaussian (a Normal pushed through a TanhTransform)."""
+    return TransformedDistribution(Normal(mean, log_std.exp()), [TanhTransform()])
+
+
+def random_batch(b: int, obs_dim: int = 3, act_dim: int = 1, seed: int = 0) -> Batch:
+    g = torch.Generator().manual_seed(seed)
+    return Batch(
+        torch.randn(b, obs_dim, generator=g),
+        torch.rand(b, act_dim, generator=g) * 2 - 1,
+        torch.randn(b, generator=g),
+        torch.randn(b, obs_dim, generator=g),
+        torch.zeros(b),
+    )
+
+
+# ----------------------------------------------------------------------------------------------
+# The density
+# ----------------------------------------------------------------------------------------------
+
+
+@settings(max_examples=25, deadline=None)
+@given(seed=st.integers(0, 2**31 - 1), k=st.integers(1, 4))
+def test_log_prob_matches_torch_transformed_distribution(seed, k):
+    g = torch.Generator().manual_seed(seed)
+    mean = torch.randn(16, k, generator=g, dtype=F64)
+    log_std = torch.rand(16, k, generator=g, dtype=F64) * 2 - 1.5
+    u = mean + log_std.exp() * torch.randn(16, k, generator=g, dtype=F64)
+    u = u.clamp(-4, 4)  # where tanh(u) is not rounded to +-1, so torch's atanh is exact
+    ours = tanh_gaussian_log_prob(u, mean, log_std)
+    oracle = torch_tanh_normal(mean, log_std).log_prob(torch.tanh(u)).sum(-1)
+    torch.testing.assert_close(ours, oracle, rtol=1e-9, atol=1e-9)
+
+
+def test_log_prob_is_finite_and_exact_at_large_u():
+    u = torch.tensor([[20.0], [-20.0], [60.0]])
+    mean, log_std = torch.zeros_like(u), torch.zeros_like(u)
+    naive = Normal(mean, 1.0).log_prob(u) - torch.log(1 - torch.tanh(u) ** 2)
+    assert torch.isinf(naive).all()  # the form the contract forbids
+    ours = tanh_gaussian_log_prob(u, mean, log_std)
+    assert torch.isfinite(ours).all()
+    # closed form: 1 - tanh(u)^2 = 4 / (e^u + e^-u)^2, so log = 2 log 2 - 2 logaddexp(u, -u)
+    u64 = u.to(F64)
+    exact = (
+        -0.5 * u64**2
+        - 0.5 * math.log(2 * math.pi)
+        - (2 * math.log(2) - 2 * torch.logaddexp(u64, -u64))
+    )
+    torch.testing.assert_close(ours, exact.squeeze(-1).float())
+
+
+@settings(max_examples=25, deadline=None)
+@given(x=st.floats(-8, 8))
+def test_log_one_minus_tanh_sq_matches_naive_and_is_even(x):
+    u = torch.tensor([x, -x], dtype=F64)
+    naive = torch.log(1 - torch.tanh(u) ** 2)
+    torch.testing.assert_close(log_one_minus_tanh_sq(u), naive, rtol=1e-8, atol=1e-10)
+    assert log_one_minus_tanh_sq(u)[0] == pytest.approx(log_one_minus_tanh_sq(u)[1].item())
+
+
+def test_log_prob_integrates_to_one():
+    # trapezoidal integral of exp(log pi(a)) over a in (-1, 1), through u = atanh(a)
+    u = torch.linspace(-12, 12, 200_001, dtype=F64).unsqueeze(-1)
+    mean, log_std = torch.full_like(u, 0.7), torch.full_like(u, math.log(1.3))
+    density = tanh_gaussian_log_prob(u, mean, log_std).exp()  # density of a
+    a = torch.tanh(u).squeeze(-1)
+    assert torch.trapezoid(density, a).item() == pytest.approx(1.0, abs=1e-6)
+
+
+def test_log_prob_gradcheck():
+    g = torch.Generator().manual_seed(0)
+    args = [torch.randn(4, 2, generator=g, dtype=F64, requires_grad=True) for _ in range(3)]
+    assert torch.autograd.gradcheck(tanh_gaussian_log_prob, args)
+
+
+def test_log_prob_gradient_wrt_log_std_is_not_zero_with_fixed_noise():
+    # the reader's claim: with eps fixed, log pi does not depend on the parameters. It does:
+    # d/d log_std of log pi(tanh(mean + std eps)) = -1 + 2 tanh(u) std eps, per dimension.
+    eps = torch.randn(1000, 1, generator=torch.Generator().manual_seed(0), dtype=F64)
+    mean = torch.zeros(1, 1, dtype=F64, requires_grad=True)
+    log_std = torch.full((1, 1), -0.3, dtype=F64, requires_grad=True)
+    u = mean + log_std.exp() * eps
+    lp = tanh_gaussian_log_prob(u, mean.expand_as(u), log_std.expand_as(u)).mean()
+    d_mean, d_log_std = torch.autograd.grad(lp, [mean, log_std])
+    analytic = (-1 + 2 * torch.tanh(u) * log_std.exp() * eps).mean()
+    torch.testing.assert_close(d_log_std.squeeze(), analytic.detach())
+    torch.testing.assert_close(d_mean.squeeze(), (2 * torch.tanh(u)).mean().detach())
+    assert d_log_std.abs().item() > 0.1
+
+
+def test_log_prob_bad_input():
+    x = torch.zeros(2, 1)
+    with pytest.raises(ValueError, match="mean"):
+        tanh_gaussian_log_prob(x, torch.zeros(2, 2), x)
+    with pytest.raises(ValueError, match="log_std"):
+        tanh_gaussian_log_prob(x, x, torch.zeros(1, 1))  # no silent broadcast
+    with pytest.raises(TypeError, match="u"):
+        tanh_gaussian_log_prob(torch.zeros(2, 1, dtype=torch.long), x, x)
+    with pytest.raises(TypeError, match="mean"):
+        tanh_gaussian_log_prob(x, [[0.0], [0.0]], x)
+    with pytest.raises(ValueError, match="u"):
+        tanh_gaussian_log_prob(torch.tensor(0.0), torch.tensor(0.0), torch.tensor(0.0))
+
+
+def test_to_env_action_maps_the_ends_to_the_bounds():
+    low, high = np.array([-2.0, 0.0], dtype=np.float32), np.array([2.0, 1.0], dtype=np.float32)
+    out = to_env_action(torch.tensor([[-1.0, -1.0], [1.0, 1.0], [0.0, 0.0]]), low, high)
+    np.testing.assert_allclose(out, [[-2, 0], [2, 1], [0, 0.5]])
+    assert out.dtype == np.float32
+    with pytest.raises(ValueError, match="action"):
+        to_env_action(torch.zeros(2), low, high)
+
+
+# ----------------------------------------------------------------------------------------------
+# Networks
+# ----------------------------------------------------------------------------------------------
+
+
+def test_actor_log_prob_is_the_density_of_its_action():
+    torch.manual_seed(0)
+    actor = SquashedGaussianActor(3, 2, hidden=16).double()
+    obs = torch.randn(32, 3, dtype=F64)
+    action, log_prob = actor(obs, generator=torch.Generator().manual_seed(1))
+    mean, log_std = actor.distribution(obs)
+    oracle = torch_tanh_normal(mean, log_std).log_prob(action).sum(-1)
+    torch.testing.assert_close(log_prob, oracle, rtol=1e-6, atol=1e-6)
+    assert ((log_std > LOG_STD_MIN) & (log_std < LOG_STD_MAX)).all()
+    assert (action.abs() < 1).all()
+
+
+def test_actor_gradients_reach_mean_and_std_through_log_prob_and_action():
+    torch.manual_seed(0)
+    actor = SquashedGaussianActor(3, 1, hidden=16)
+    obs = torch.randn(64, 3)
+    eps = torch.randn(64, 1, generator=torch.Generator().manual_seed(0))
+    last = actor.trunk[-1]  # output rows: [0, K) the mean head, [K, 2K) the log-std head
+
+    action, log_prob = actor(obs, eps=eps)
+    grad_lp = torch.autograd.grad(log_prob.mean(), last.weight)[0]
+    assert grad_lp[0].abs().sum() > 0 and grad_lp[1].abs().sum() > 0
+
+    action, _ = actor(obs, eps=eps)
+    grad_q = torch.autograd.grad((action - 0.3).square().mean(), last.weight)[0]
+    assert grad_q[0].abs().sum() > 0 and grad_q[1].abs().sum() > 0
+
+
+def test_actor_fixed_noise_is_deterministic_and_generator_is_reproducible():
+    actor = SquashedGaussianActor(3, 1, hidden=8)
+    obs = torch.randn(5, 3)
+    a1, _ = actor(obs, generator=torch.Generator().manual_seed(3))
+    a2, _ = actor(obs, generator=torch.Generator().manual_seed(3))
+    torch.testing.assert_close(a1, a2)
+    mean, _ = actor.distribution(obs)
+    a0, _ = actor(obs, eps=torch.zeros(5, 1))
+    torch.testing.assert_close(a0, torch.tanh(mean))
+    torch.testing.assert_close(actor.mean_action(obs), torch.tanh(mean))
+
+
+def test_actor_bad_input():
+    actor = SquashedGaussianActor(3, 1, hidden=8)
+    with pytest.raises(ValueError, match="obs"):
+        actor(torch.zeros(5, 4))
+    with pytest.raises(ValueError, match="obs"):
+        actor(torch.zeros(3))
+    with pytest.raises(ValueError, match="eps"):
+        actor(torch.zeros(5, 3), eps=torch.zeros(5, 2))
+    with pytest.raises(ValueError, match="act_dim"):
+        SquashedGaussianActor(3, 0)
+
+
+def test_twin_q_critics_are_independent_and_shaped():
+    torch.manual_seed(0)
+    q = TwinQ(3, 1, hidden=16)
+    obs, act = torch.randn(7, 3), torch.rand(7, 1)
+    values = q(obs, act)
+    assert values.shape == (2, 7)
+    assert not torch.allclose(values[0], values[1])  # two different initialisations
+    values[0].sum().backward()  # Q_1 alone: no gradient may reach Q_2's weights
+    for w in q.weights:
+        assert w.grad[0].abs().sum() > 0 and w.grad[1].abs().sum() == 0
+
+
+def test_twin_q_matches_a_plain_mlp_per_critic():
+    torch.manual_seed(0)
+    q = TwinQ(3, 2, hidden=8)
+    x_obs, x_act = torch.randn(4, 3), torch.randn(4, 2)
+    x = torch.cat([x_obs, x_act], -1)
+    for i in range(2):
+        h = torch.relu(x @ q.weights[0][i] + q.biases[0][i])
+        h = torch.relu(h @ q.weights[1][i] + q.biases[1][i])
+        torch.testing.assert_close(
+            q(x_obs, x_act)[i], (h @ q.weights[2][i] + q.biases[2][i]).squeeze(-1)
+        )
+
+
+def test_twin_q_bad_input():
+    q = TwinQ(3, 1, hidden=8)
+    with pytest.raises(ValueError, match="action"):
+        q(torch.zeros(5, 3), torch.zeros(5, 2))
+    with pytest.raises(ValueError, match="batch size"):
+        q(torch.zeros(5, 3), torch.zeros(4, 1))
+
+
+def test_polyak_update_moves_target_by_tau_and_leaves_online():
+    torch.manual_seed(0)
+    target, online = TwinQ(3, 1, hidden=8), TwinQ(3, 1, hidden=8)
+    before = [p.clone() for p in target.parameters()]
+    online_before = [p.clone() for p in online.parameters()]
+    polyak_update(target, online, tau=0.1)
+    for t, t0, o in zip(target.parameters(), before, online.parameters(), strict=True):
+        torch.testing.assert_close(t, 0.9 * t0 + 0.1 * o)
+    for o, o0 in zip(online.parameters(), online_before, strict=True):
+        assert torch.equal(o, o0)
+    polyak_update(target, online, tau=1.0)
+    for t, o in zip(target.parameters(), online.parameters(), strict=True):
+        torch.testing.assert_close(t, o)
+
+
+def test_polyak_update_bad_input():
+    with pytest.raises(ValueError, match="tau"):
+        polyak_update(TwinQ(3, 1, 8), TwinQ(3, 1, 8), tau=0.0)
+    with pytest.raises(ValueError, match="tau"):
+        polyak_update(TwinQ(3, 1, 8), TwinQ(3, 1, 8), tau=1.5)
+    with pytest.raises(ValueError, match="same shapes"):
+        polyak_update(TwinQ(3, 1, 8), TwinQ(3, 1, 16), tau=0.5)
+
+
+# ----------------------------------------------------------------------------------------------
+# Replay buffer
+# ----------------------------------------------------------------------------------------------
+
+
+def test_replay_buffer_ring_overwrites_oldest():
+    buf = ReplayBuffer(5, obs_dim=1, act_dim=1, seed=0)
+    for start in (0, 3, 6):
+        r = torch.arange(start, start + 3, dtype=torch.float32)
+        buf.add(Batch(r[:, None], r[:, None], r, r[:, None], torch.zeros(3)))
+    assert len(buf) == 5
+    assert sorted(buf.storage.reward.tolist()) == [4, 5, 6, 7, 8]  # 0..3 overwritten
+
+
+def test_replay_buffer_samples_only_stored_rows_uniformly_and_reproducibly():
+    buf = ReplayBuffer(100, obs_dim=2, act_dim=1, seed=0)
+    r = torch.arange(4, dtype=torch.float32)
+    buf.add(Batch(r[:, None].expand(4, 2), r[:, None], r, r[:, None].expand(4, 2), torch.zeros(4)))
+    s = buf.sample(40_000)
+    assert set(s.reward.unique().tolist()) == {0, 1, 2, 3}  # never an empty row
+    assert torch.equal(s.obs[:, 0], s.reward) and torch.equal(
+        s.action[:, 0], s.reward
+    )  # rows intact
+    freq = torch.bincount(s.reward.long(), minlength=4) / 40_000
+    torch.testing.assert_close(freq, torch.full((4,), 0.25), atol=0.01, rtol=0)
+
+
+def test_replay_buffer_sampling_is_fixed_by_its_seed():
+    def filled(seed):
+        buf = ReplayBuffer(100, obs_dim=3, act_dim=1, seed=seed)
+        buf.add(random_batch(50))
+        return buf
+
+    assert torch.equal(filled(0).sample(20).reward, filled(0).sample(20).reward)
+    assert not torch.equal(filled(0).sample(20).reward, filled(1).sample(20).reward)
+
+
+def test_replay_buffer_copies_its_input():
+    buf = ReplayBuffer(4, obs_dim=1, act_dim=1, seed=0)
+    batch = random_batch(2, obs_dim=1)
+    buf.add(batch)
+    batch.reward.fill_(99.0)
+    assert not (buf.storage.reward == 99.0).any()
+
+
+def test_replay_buffer_bad_input():
+    buf = ReplayBuffer(4, obs_dim=3, act_dim=1, seed=0)
+    with pytest.raises(ValueError, match="empty"):
+        buf.sample(2)
+    with pytest.raises(TypeError, match="transitions"):
+        buf.add((torch.zeros(1, 3),) * 5)
+    bad = random_batch(2)._replace(action=torch.zeros(2, 2))
+    with pytest.raises(ValueError, match=r"transitions\.action"):
+        buf.add(bad)
+    with pytest.raises(ValueError, match="capacity"):
+        buf.add(random_batch(5))
+    buf.add(random_batch(2))
+    with pytest.raises(ValueError, match="batch_size"):
+        buf.sample(0)
+    with pytest.raises(ValueError, match="capacity"):
+        ReplayBuffer(0, 3, 1, seed=0)
+
+
+# ----------------------------------------------------------------------------------------------
+# The update
+# ----------------------------------------------------------------------------------------------
+
+
+def test_soft_q_target_cases():
+    r, q, lp = torch.tensor([1.0, 1.0]), torch.tensor([5.0, 5.0]), torch.tensor([-2.0, -2.0])
+    done = torch.tensor([1.0, 0.0])
+    y = soft_q_target(r, done, q, lp, gamma=0.9, alpha=0.5)
+    torch.testing.assert_close(y, torch.tensor([1.0, 1 + 0.9 * (5 + 1.0)]))  # terminal: reward only
+    y0 = soft_q_target(r, done, q, lp, gamma=0.9, alpha=0.0)
+    torch.testing.assert_close(y0, torch.tensor([1.0, 1 + 0.9 * 5]))  # alpha = 0: DDPG's target
+    with pytest.raises(ValueError, match="q_next"):
+        soft_q_target(r, done, q[:1], lp, gamma=0.9, alpha=0.5)
+    with pytest.raises(ValueError, match="gamma"):
+        soft_q_target(r, done, q, lp, gamma=1.5, alpha=0.5)
+    with pytest.raises(ValueError, match="alpha"):
+        soft_q_target(r, done, q, lp, gamma=0.9, alpha=-1.0)
+
+
+def test_update_moves_target_critics_by_tau():
+    cfg = SACConfig(hidden=8, batch_size=16, tau=0.2)
+    agent = SACAgent(3, 1, cfg, seed=0)
+    target_before = [p.clone() for p in agent.qf_target.parameters()]
+    agent.update(random_batch(16))
+    for t, t0, o in zip(
+        agent.qf_target.parameters(), target_before, agent.qf.parameters(), strict=True
+    ):
+        torch.testing.assert_close(t, 0.8 * t0 + 0.2 * o)
+
+
+def test_update_changes_actor_and_critic_but_actor_loss_leaves_no_critic_gradient():
+    agent = SACAgent(3, 1, SACConfig(hidden=8, batch_size=16), seed=0)
+    actor0 = [p.clone() for p in agent.actor.parameters()]
+    q0 = [p.clone() for p in agent.qf.parameters()]
+    stats = agent.update(random_batch(16))
+    assert all(np.isfinite(list(stats.values())))
+    assert any(
+        not torch.equal(p, p0) for p, p0 in zip(agent.actor.parameters(), actor0, strict=True)
+    )
+    assert any(not torch.equal(p, p0) for p, p0 in zip(agent.qf.parameters(), q0, strict=True))
+    assert all(p.requires_grad for p in agent.qf.parameters())  # restored after the actor step
+
+
+@pytest.mark.parametrize(("target_entropy", "direction"), [(-100.0, -1), (100.0, 1)])
+def test_temperature_moves_towards_the_entropy_target(target_entropy, direction):
+    # entropy above the target -> alpha falls; below -> alpha rises (Haarnoja et al. 2018b, eq. 18)
+    cfg = SACConfig(hidden=8, batch_size=16, target_entropy=target_entropy, alpha=0.5)
+    agent = SACAgent(3, 1, cfg, seed=0)
+    agent.update(random_batch(16))
+    assert (agent.alpha - 0.5) * direction > 0
+    assert agent.target_entropy == target_entropy
+    assert SACAgent(3, 2, SACConfig(), seed=0).target_entropy == -2.0  # default: -K
+
+
+def test_alpha_zero_keeps_the_temperature_at_zero():
+    agent = SACAgent(3, 1, SACConfig(hidden=8, batch_size=16, autotune=False, alpha=0.0), seed=0)
+    log_alpha = agent.log_alpha.clone()
+    for _ in range(3):
+        stats = agent.update(random_batch(16))
+    assert stats["alpha"] == 0.0 and agent.alpha == 0.0
+    assert torch.equal(agent.log_alpha, log_alpha) and not agent.log_alpha.requires_grad
+
+
+def test_agent_bad_input():
+    with pytest.raises(TypeError, match="config"):
+        SACAgent(3, 1, {"hidden": 8}, seed=0)
+    with pytest.raises(TypeError, match="batch"):
+        SACAgent(3, 1, SACConfig(hidden=8), seed=0).update((torch.zeros(1),) * 5)
+    with pytest.raises(ValueError, match="tau"):
+        SACConfig(tau=0.0)
+    with pytest.raises(ValueError, match="gamma"):
+        SACConfig(gamma=1.5)
+    with pytest.raises(ValueError, match="alpha"):
+        SACConfig(alpha=-0.1)
+
+
+def test_agent_seed_fixes_weights():
+    a, b = SACAgent(3, 1, SACConfig(hidden=8), seed=4), SACAgent(3, 1, SACConfig(hidden=8), seed=4)
+    for p, q in zip(a.actor.parameters(), b.actor.parameters(), strict=True):
+        assert torch.equal(p, q)
+    c = SACAgent(3, 1, SACConfig(hidden=8), seed=5)
+    assert not torch.equal(next(a.actor.parameters()), next(c.actor.parameters()))
+
+
+# ----------------------------------------------------------------------------------------------
+# Training and evaluation on Pendulum-v1
+# ----------------------------------------------------------------------------------------------
+
+
+def test_train_sac_reaches_the_update_and_stores_true_last_observation():
+    cfg = SACConfig(hidden=8, batch_size=16, learning_starts=380)
+    log = train_sac(cfg, env_steps=420, num_envs=2, seed=0)
+    assert log.update_steps[0] == 380 and len(log.update_steps) == 21
+    assert log.episode_steps == [400, 400] and len(log.episode_returns) == 2
+    assert all(r < 0 for r in log.episode_returns)  # Pendulum's rewards are costs
+    assert np.isfinite(log.entropy).all() and np.isfinite(log.q_loss).all()
+
+
+def test_train_sac_truncation_keeps_bootstrap_and_final_obs():
+    # Pendulum's observation is (cos, sin, angular velocity): the stored next_obs must continue the
+    # episode, and a time-limit truncation is not stored as done (the bootstrap goes on).
+    log = train_sac(SACConfig(hidden=8, learning_starts=1000), env_steps=210, seed=0)
+    assert log.update_steps == []  # still collecting
+    s = log.buffer.storage
+    assert len(log.buffer) == 210 and s.done[:210].sum() == 0
+    torch.testing.assert_close(s.next_obs[:199], s.obs[1:200])  # consecutive within the episode
+    assert not torch.allclose(s.next_obs[199], s.obs[200])  # obs[200] is the next episode's start
+    torch.testing.assert_close(s.next_obs[199, :2].norm(), torch.tensor(1.0))
+    assert (s.action[:210].abs() <= 1).all()
+
+
+def test_train_sac_bad_input():
+    with pytest.raises(ValueError, match="env_steps"):
+        train_sac(SACConfig(), env_steps=7, num_envs=2, seed=0)
+    with pytest.raises(ValueError, match="num_envs"):
+        train_sac(SACConfig(), env_steps=8, num_envs=0, seed=0)
+
+
+def test_evaluate_policy_is_seeded_and_rewards_are_costs():
+    zero = lambda obs: torch.zeros(len(obs), 1)  # noqa: E731
+    r1 = evaluate_policy(zero, episodes=3, seed=7)
+    r2 = evaluate_policy(zero, episodes=3, seed=7)
+    assert r1.shape == (3,) and np.array_equal(r1, r2)
+    assert (r1 < 0).all()
+    with pytest.raises(ValueError, match="policy"):
+        evaluate_policy(lambda obs: torch.zeros(len(obs), 2), episodes=2, seed=0)
+    with pytest.raises(ValueError, match="episodes"):
+        evaluate_policy(zero, episodes=0, seed=0)
