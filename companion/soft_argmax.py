@@ -21,9 +21,7 @@ Convention:
     centres at integers, exactly as :func:`companion.heatmaps.gaussian_heatmaps` draws them. This is
     kornia's ``normalized_coordinates=False``. ``beta`` is an *inverse* temperature: it multiplies
     the heatmap. kornia's ``spatial_soft_argmax2d(input, temperature)`` divides the input by its
-    ``temperature`` (kornia 0.9), so ``temperature = 1 / beta`` gives the same result. Levine et al.
-    (2016) call their learned multiplier a temperature too, although it multiplies; here it is
-    always called ``beta``.
+    ``temperature`` (kornia 0.9), so ``temperature = 1 / beta`` gives the same result.
 """
 
 from __future__ import annotations
@@ -50,6 +48,7 @@ __all__ = [
     "SoftArgmax2d",
     "TrainConfig",
     "argmax2d",
+    "decode",
     "keypoint_error",
     "pixel_grid",
     "soft_argmax2d",
@@ -62,17 +61,26 @@ OBJECTIVES: tuple[str, ...] = ("soft-argmax", "heatmap")
 
 @dataclass(frozen=True)
 class TrainConfig:
-    """Defaults of the end-to-end comparison, sized for a 2-core CPU in a few seconds per model.
+    """Defaults of the end-to-end comparison, sized for about 10 s per model on one CPU core.
 
     Attributes:
         steps: Optimizer steps. A few hundred are enough for both objectives to leave the
             "predict the average face" stage on 32×32 images; both models get the same number.
-        batch_size: Images per step. 32 keeps a step at a few milliseconds on a CPU.
+        batch_size: Images per step. 32 keeps a step of :class:`LandmarkNet` (16 channels, 32×32)
+            at about 25 ms on one CPU core.
         lr: Adam's learning rate. 2e-3 is a common safe value for a small CNN with Adam
             (Kingma & Ba's default is 1e-3); both objectives use the same one.
         eval_every: Steps between two measurements of the validation error (the learning curve).
         beta: Inverse temperature of the soft-argmax head. 1, because the network's output is
             unconstrained logits and learns its own scale.
+
+    Raises:
+        TypeError: If ``steps``, ``batch_size`` or ``eval_every`` is not an int.
+        ValueError: If a count is < 1, or ``lr`` or ``beta`` is not > 0.
+
+    Example:
+        >>> TrainConfig(steps=10).batch_size
+        32
     """
 
     steps: int = 300
@@ -322,7 +330,7 @@ class LandmarkNet(nn.Module):
         self.head = nn.Conv2d(c, k, 1)
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
-        """Map ``(B, 1, H, W)`` images (H, W divisible by 4) to ``(B, K, H, W)`` scores."""
+        """Map ``(B, 1, H, W)`` images to ``(B, K, H, W)`` scores."""
         check_tensor(images, "images", ndim=4, dims="(B, 1, H, W)", floating=True, size={1: 1})
         fine = self.stem(images)  # (B, C, H, W)
         coarse = self.down(fine)  # (B, 2C, H/4, W/4)
@@ -354,8 +362,22 @@ def decode(scores: torch.Tensor, objective: Objective, beta: float = 1.0) -> tor
     ``"soft-argmax"`` reads the output as logits (:func:`soft_argmax2d` with ``beta``); ``"heatmap"``
     takes the argmax of the predicted heatmap (:func:`argmax2d`).
 
+    Args:
+        scores: ``(B, K, H, W)`` network output.
+        objective: ``"soft-argmax"`` or ``"heatmap"``: the objective the network was trained with.
+        beta: Inverse temperature for ``"soft-argmax"``; ignored for ``"heatmap"``.
+
+    Returns:
+        ``(B, K, 2)`` coordinates ``(x, y)`` in pixels.
+
     Raises:
         ValueError: If ``objective`` is not one of ``"soft-argmax"``, ``"heatmap"``.
+
+    Example:
+        >>> scores = torch.zeros(1, 1, 3, 3)
+        >>> scores[0, 0, 1, 2] = 50.0
+        >>> decode(scores, "heatmap"), decode(scores, "soft-argmax")
+        (tensor([[[2., 1.]]]), tensor([[[2., 1.]]]))
     """
     if objective == "soft-argmax":
         return soft_argmax2d(scores, beta)
@@ -416,13 +438,18 @@ def train_landmarks(
 
     Raises:
         ValueError: If ``objective`` is unknown.
-        TypeError: If ``train`` or ``val`` is not a :class:`~companion.datasets.Landmarks`.
+        TypeError: If ``train`` or ``val`` is not a :class:`~companion.datasets.Landmarks`, or
+            ``config`` not a :class:`TrainConfig`.
     """
     if objective not in OBJECTIVES:
         raise ValueError(f"objective must be one of {OBJECTIVES}, got {objective!r}")
     for name, data in (("train", train), ("val", val)):
         if not isinstance(data, Landmarks):
-            raise TypeError(f"{name} must be a companion.datasets.Landmarks, got {type(data)}")
+            raise TypeError(
+                f"{name} must be a companion.datasets.Landmarks, got {type(data).__name__}"
+            )
+    if not isinstance(config, TrainConfig):
+        raise TypeError(f"config must be a TrainConfig, got {type(config).__name__}")
     check_int(seed, "seed", minimum=0)
     if device is None:
         first = next(model.parameters(), None)

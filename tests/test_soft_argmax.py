@@ -343,6 +343,8 @@ def test_train_landmarks_rejects_bad_arguments():
         train_landmarks(LandmarkNet(channels=2), data, data, "l2", progress=False)
     with pytest.raises(TypeError, match="val"):
         train_landmarks(LandmarkNet(channels=2), data, (data.images,), "heatmap", progress=False)
+    with pytest.raises(TypeError, match="config"):
+        train_landmarks(LandmarkNet(channels=2), data, data, "heatmap", config={"steps": 1})
 
 
 @pytest.mark.parametrize(
