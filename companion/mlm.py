@@ -1,0 +1,659 @@
+"""BERT's masked-language-model (MLM) objective: which positions are corrupted, and which count.
+
+Pre-training BERT corrupts a sentence and asks the network to restore it (Devlin et al. 2019, §3.1).
+This module is that procedure in one scroll:
+
+1. :func:`mask_tokens` selects 15% of the ordinary (non-special) positions; of those, 80% become
+   ``[MASK]``, 10% a random token and 10% stay as they were. The label of a selected position is its
+   original id; every other position gets the label ``-100``, which the loss ignores.
+2. :func:`mlm_loss` is the cross-entropy between the predicted distribution over the ``V`` words of
+   the vocabulary and the original id, averaged over the selected positions only.
+3. :class:`TinyBert` is a small BERT-style encoder whose output layer reuses the input embedding
+   matrix (tied weights), so it scores every position against every word of the vocabulary.
+4. :func:`train_mlm` and :func:`mlm_accuracy` train and score such a model, with the loss on the
+   selected positions (BERT) or on every position (the variant the chapter tests).
+
+Shapes use the book's alphabet: ``B`` batch, ``T`` tokens per row, ``V`` vocabulary, ``D`` width.
+
+Convention:
+    Labels follow PyTorch and Hugging Face: ``-100`` (:data:`IGNORE_INDEX`, the default
+    ``ignore_index`` of ``torch.nn.functional.cross_entropy``) marks a position that does not count.
+    Google's original TensorFlow code instead gathers the selected positions into a fixed-size list
+    with a 0/1 weight per slot; both give the same mean over selected positions.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from tqdm.auto import tqdm
+
+from companion.checks import check_int, check_number, check_tensor
+
+__all__ = [
+    "IGNORE_INDEX",
+    "KEPT",
+    "MASKED",
+    "MASK_PROB",
+    "MASK_TOKEN_FRACTION",
+    "RANDOM",
+    "RANDOM_TOKEN_FRACTION",
+    "UNSELECTED",
+    "MlmAccuracy",
+    "MlmHistory",
+    "MlmTrainConfig",
+    "TinyBert",
+    "TinyBertConfig",
+    "mask_tokens",
+    "masking_outcome",
+    "mlm_accuracy",
+    "mlm_loss",
+    "train_mlm",
+]
+
+# ---------------------------------------------------------------------------------------------
+# Constants
+# ---------------------------------------------------------------------------------------------
+MASK_PROB = 0.15  # Devlin et al. 2019, §3.1: 15% of the WordPiece positions are selected.
+MASK_TOKEN_FRACTION = 0.8  # Devlin et al. 2019, §3.1: 80% of selected positions become [MASK],
+RANDOM_TOKEN_FRACTION = 0.1  # 10% a random token; the remaining 10% keep the original (§3.1, C.2).
+IGNORE_INDEX = -100  # F.cross_entropy's default ignore_index, and Hugging Face's label convention.
+
+# What happened to a position, as returned by :func:`masking_outcome`.
+UNSELECTED, MASKED, RANDOM, KEPT = 0, 1, 2, 3
+_OUTCOME_NAMES = {UNSELECTED: "unselected", MASKED: "masked", RANDOM: "random", KEPT: "kept"}
+
+
+@dataclass(frozen=True)
+class TinyBertConfig:
+    """Sizes of :class:`TinyBert`: BERT's architecture at a size a 2-core CPU trains in seconds.
+
+    Attributes:
+        vocab_size: ``V``, rows of the (tied) embedding matrix.
+        max_len: Number of learned positions; rows longer than this are rejected. BERT uses 512.
+        width: ``D``, the hidden size. BERT-base uses 768; 64 keeps one step at tens of ms.
+        layers: Encoder blocks. BERT-base uses 12; two already let a token see its neighbours'
+            neighbours.
+        heads: Attention heads (``width`` must divide by it), 16 dimensions each as in BERT-tiny.
+        ffn: Width of the feed-forward block, ``4 * width`` as in BERT and Vaswani et al. 2017.
+        dropout: BERT uses 0.1. Runs here are a few hundred steps, far from overfitting, so dropout
+            would only add noise to the comparison.
+        pad_id: Id of ``[PAD]``: attention ignores those positions.
+        init_std: Standard deviation of the initial weights, BERT's ``initializer_range`` (0.02).
+    """
+
+    vocab_size: int
+    max_len: int = 64
+    width: int = 64
+    layers: int = 2
+    heads: int = 4
+    ffn: int = 256
+    dropout: float = 0.0
+    pad_id: int = 0
+    init_std: float = 0.02
+
+
+@dataclass(frozen=True)
+class MlmTrainConfig:
+    """Defaults of :func:`train_mlm`, each with the reason for its value.
+
+    Attributes:
+        steps: Optimizer steps. A few hundred suffice for the tiny model to learn the frequent
+            words from context; the chapter compares runs at equal steps, not at convergence.
+        batch_size: Rows per step; 64 rows of 32 tokens give about 270 selected positions a step.
+        lr: Peak learning rate of AdamW. BERT-base uses 1e-4; a model 100× narrower tolerates and
+            needs a larger one.
+        warmup: Fraction of the steps with a linear warm-up from 0 to ``lr``.
+        decay: Decay linearly to 0 after the warm-up, as BERT does. ``False`` keeps ``lr``
+            constant, so that the model after ``s`` steps of a long run is the model a run of
+            ``s`` steps would give: its learning curve is a curve of budgets.
+        weight_decay: AdamW's decoupled weight decay, BERT's 0.01.
+    """
+
+    steps: int = 400
+    batch_size: int = 64
+    lr: float = 3e-3
+    warmup: float = 0.1
+    decay: bool = True
+    weight_decay: float = 0.01
+
+
+# ---------------------------------------------------------------------------------------------
+# Masking
+# ---------------------------------------------------------------------------------------------
+def _check_ids(ids: Iterable[int], name: str, vocab_size: int) -> tuple[int, ...]:
+    if isinstance(ids, (str, bytes)) or not isinstance(ids, Iterable):
+        raise TypeError(f"{name} must be a sequence of ints, got {type(ids).__name__}")
+    out = tuple(ids)
+    for i in out:
+        check_int(i, name)
+        if not 0 <= i < vocab_size:
+            raise ValueError(f"{name} must lie in [0, {vocab_size}), got {i}")
+    return out
+
+
+def _rand(
+    shape: torch.Size, generator: torch.Generator | None, device: torch.device
+) -> torch.Tensor:
+    """Uniform draws in [0, 1) from ``generator`` (on its own device), moved to ``device``."""
+    where = generator.device if generator is not None else device
+    return torch.rand(shape, generator=generator, device=where).to(device)
+
+
+def _randint(
+    high: int, shape: torch.Size, generator: torch.Generator | None, device: torch.device
+) -> torch.Tensor:
+    """Uniform integers in [0, high) from ``generator`` (on its own device), moved to ``device``."""
+    where = generator.device if generator is not None else device
+    return torch.randint(high, shape, generator=generator, device=where).to(device)
+
+
+def mask_tokens(
+    input_ids: torch.Tensor,
+    *,
+    vocab_size: int,
+    mask_token_id: int,
+    special_token_ids: Iterable[int] = (),
+    mlm_probability: float = MASK_PROB,
+    mask_fraction: float = MASK_TOKEN_FRACTION,
+    random_fraction: float = RANDOM_TOKEN_FRACTION,
+    generator: torch.Generator | None = None,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Corrupt a batch the way BERT does and return the inputs the model sees and the labels.
+
+    Each ordinary position is *selected* independently with probability ``mlm_probability``.
+    A selected position becomes ``[MASK]`` with probability ``mask_fraction``, a token drawn
+    uniformly from the ordinary (non-special) ids with probability ``random_fraction``, and keeps
+    its token otherwise (Devlin et al. 2019, §3.1). A random draw may hit the original token, as in
+    BERT. Special tokens (and ``[MASK]`` itself) are never selected and never drawn.
+
+    Args:
+        input_ids: Token ids, integer tensor of any shape, usually ``(B, T)``. Not modified.
+        vocab_size: ``V``; every id must lie in ``[0, V)``.
+        mask_token_id: Id of ``[MASK]``.
+        special_token_ids: Ids never selected and never drawn as replacements (``[PAD]``,
+            ``[CLS]``, ``[SEP]``, ...). ``mask_token_id`` is always added to them.
+        mlm_probability: Probability that an ordinary position is selected, in ``(0, 1)``.
+        mask_fraction: Share of selected positions replaced by ``[MASK]``, in ``[0, 1]``.
+        random_fraction: Share replaced by a random ordinary token, in ``[0, 1]``; together with
+            ``mask_fraction`` at most 1. The rest keep their token.
+        generator: Source of randomness (its device is used for the draws); ``None`` uses torch's
+            global generator.
+
+    Returns:
+        ``(masked_ids, labels)``, both shaped like ``input_ids`` and on its device:
+        ``masked_ids`` is what the model reads; ``labels`` holds the original id at selected
+        positions and ``-100`` (:data:`IGNORE_INDEX`) everywhere else.
+
+    Raises:
+        TypeError: If ``input_ids`` is not an integer tensor or an id argument is not an int.
+        ValueError: If a probability or fraction is out of range, an id lies outside
+            ``[0, vocab_size)``, or every id is special.
+
+    Convention:
+        Positions are selected by independent coin flips, as Hugging Face's
+        ``DataCollatorForLanguageModeling`` does, so a row holds 15% selected positions on
+        average. Google's original code selects exactly ``round(0.15 * length)`` positions per row
+        (capped by ``max_predictions_per_seq``). Hugging Face draws random replacements from the
+        whole vocabulary, special tokens included; here they come from the ordinary ids only.
+
+    Example:
+        >>> ids = torch.tensor([[1, 10, 11, 12, 13, 2]])  # [CLS] w w w w [SEP]
+        >>> g = torch.Generator().manual_seed(0)
+        >>> masked, labels = mask_tokens(ids, vocab_size=20, mask_token_id=3,
+        ...                              special_token_ids=(0, 1, 2, 3, 4),
+        ...                              mlm_probability=0.5, generator=g)
+        >>> masked.tolist(), labels.tolist()
+        ([[1, 10, 3, 3, 3, 2]], [[-100, -100, 11, 12, 13, -100]])
+    """
+    check_tensor(input_ids, "input_ids", integer=True)
+    check_int(vocab_size, "vocab_size", minimum=2)
+    (mask_token_id,) = _check_ids((mask_token_id,), "mask_token_id", vocab_size)
+    special = set(_check_ids(special_token_ids, "special_token_ids", vocab_size)) | {mask_token_id}
+    check_number(
+        mlm_probability, "mlm_probability", low=0, high=1, low_inclusive=False, high_inclusive=False
+    )
+    check_number(mask_fraction, "mask_fraction", low=0, high=1)
+    check_number(random_fraction, "random_fraction", low=0, high=1)
+    if mask_fraction + random_fraction > 1:
+        raise ValueError(
+            f"mask_fraction + random_fraction must be <= 1, got {mask_fraction} + {random_fraction}"
+        )
+    if input_ids.numel() and (int(input_ids.min()) < 0 or int(input_ids.max()) >= vocab_size):
+        raise ValueError(
+            f"input_ids must lie in [0, {vocab_size}), got values in "
+            f"[{int(input_ids.min())}, {int(input_ids.max())}]"
+        )
+    device = input_ids.device
+    special_ids = torch.tensor(sorted(special), dtype=input_ids.dtype, device=device)
+    ordinary = torch.arange(vocab_size, dtype=input_ids.dtype, device=device)  # (V,)
+    ordinary = ordinary[~torch.isin(ordinary, special_ids)]  # (V - n_special,)
+    if len(ordinary) == 0:
+        raise ValueError("special_token_ids must leave at least one ordinary id to predict")
+
+    selected = (_rand(input_ids.shape, generator, device) < mlm_probability) & ~torch.isin(
+        input_ids, special_ids
+    )
+    how = _rand(input_ids.shape, generator, device)  # one draw decides [MASK] / random / keep
+    to_mask = selected & (how < mask_fraction)
+    to_random = selected & (how >= mask_fraction) & (how < mask_fraction + random_fraction)
+    random_ids = ordinary[_randint(len(ordinary), input_ids.shape, generator, device)]
+
+    masked_ids = torch.where(to_mask, torch.full_like(input_ids, mask_token_id), input_ids)
+    masked_ids = torch.where(to_random, random_ids, masked_ids)
+    labels = torch.where(selected, input_ids, torch.full_like(input_ids, IGNORE_INDEX))
+    return masked_ids, labels
+
+
+def masking_outcome(
+    input_ids: torch.Tensor, masked_ids: torch.Tensor, labels: torch.Tensor, *, mask_token_id: int
+) -> torch.Tensor:
+    """What :func:`mask_tokens` did at each position: unselected, ``[MASK]``, random or kept.
+
+    A selected position whose random replacement drew the original token counts as *kept*: the
+    model sees exactly what a kept position shows.
+
+    Args:
+        input_ids: The original ids, any shape.
+        masked_ids: What the model reads, same shape.
+        labels: The labels, same shape (``-100`` where unselected).
+        mask_token_id: Id of ``[MASK]``.
+
+    Returns:
+        An int64 tensor of the same shape with :data:`UNSELECTED` (0), :data:`MASKED` (1),
+        :data:`RANDOM` (2) or :data:`KEPT` (3).
+
+    Raises:
+        ValueError: If the three tensors differ in shape.
+        TypeError: If one is not an integer tensor.
+
+    Example:
+        >>> ids = torch.tensor([5, 6, 7, 8]); masked = torch.tensor([5, 3, 9, 8])
+        >>> labels = torch.tensor([-100, 6, 7, 8])
+        >>> masking_outcome(ids, masked, labels, mask_token_id=3).tolist()
+        [0, 1, 2, 3]
+    """
+    for x, name in ((input_ids, "input_ids"), (masked_ids, "masked_ids"), (labels, "labels")):
+        check_tensor(x, name, integer=True)
+    if not input_ids.shape == masked_ids.shape == labels.shape:
+        raise ValueError(
+            "input_ids, masked_ids and labels must have the same shape, got "
+            f"{tuple(input_ids.shape)}, {tuple(masked_ids.shape)} and {tuple(labels.shape)}"
+        )
+    check_int(mask_token_id, "mask_token_id", minimum=0)
+    selected = labels != IGNORE_INDEX
+    out = torch.full_like(input_ids, UNSELECTED, dtype=torch.int64)
+    out[selected & (masked_ids == mask_token_id)] = MASKED
+    out[selected & (masked_ids != mask_token_id) & (masked_ids != input_ids)] = RANDOM
+    out[selected & (masked_ids == input_ids)] = KEPT
+    return out
+
+
+# ---------------------------------------------------------------------------------------------
+# Loss
+# ---------------------------------------------------------------------------------------------
+def mlm_loss(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """Mean cross-entropy over the positions whose label is not ``-100``.
+
+    Written out, for the set $S$ of counted positions and the original id $y_{bt}$:
+
+    $$L = -\\frac{1}{|S|}\\sum_{(b,t)\\in S} \\log \\operatorname{softmax}(z_{bt})_{y_{bt}}$$
+
+    The label is an id (a one-hot vector of size ``V``); the prediction is a distribution over
+    the same ``V`` words. Unselected positions add nothing to the sum *and* nothing to ``|S|``.
+
+    Args:
+        logits: Scores over the vocabulary, float tensor ``(B, T, V)``.
+        labels: Original ids at counted positions, ``-100`` elsewhere, integer tensor ``(B, T)``.
+
+    Returns:
+        A 0-d tensor. ``nan`` if no position counts (0/0), as ``F.cross_entropy`` gives.
+
+    Raises:
+        ValueError: If the shapes are not ``(B, T, V)`` and ``(B, T)`` with equal ``B, T``, or a
+            counted label lies outside ``[0, V)``.
+        TypeError: If ``logits`` is not floating or ``labels`` not integer.
+
+    Convention:
+        Equals ``F.cross_entropy(logits.view(-1, V), labels.view(-1), ignore_index=-100)`` and
+        Hugging Face's ``BertForMaskedLM`` loss: mean over counted positions of the whole batch,
+        not a mean of per-row means.
+
+    Example:
+        >>> logits = torch.zeros(1, 3, 4)  # uniform over V = 4 words
+        >>> labels = torch.tensor([[-100, 2, -100]])
+        >>> round(float(mlm_loss(logits, labels)), 4)  # log 4
+        1.3863
+    """
+    check_tensor(logits, "logits", ndim=3, dims="(B, T, V)", floating=True)
+    check_tensor(labels, "labels", ndim=2, dims="(B, T)", integer=True)
+    if logits.shape[:2] != labels.shape:
+        raise ValueError(
+            "logits (B, T, V) and labels (B, T) must agree in B and T, got "
+            f"{tuple(logits.shape)} and {tuple(labels.shape)}"
+        )
+    vocab = logits.shape[-1]
+    counted = labels != IGNORE_INDEX  # (B, T)
+    if bool(((labels < 0) | (labels >= vocab))[counted].any()):
+        raise ValueError(f"labels must be {IGNORE_INDEX} or lie in [0, {vocab}) (V from logits)")
+    log_probs = logits.log_softmax(dim=-1)  # (B, T, V)
+    safe = torch.where(counted, labels, torch.zeros_like(labels))  # (B, T), any valid id
+    picked = log_probs.gather(-1, safe.unsqueeze(-1)).squeeze(-1)  # (B, T, 1) -> (B, T)
+    picked = torch.where(counted, picked, torch.zeros_like(picked))
+    return -picked.sum() / counted.sum()
+
+
+# ---------------------------------------------------------------------------------------------
+# Model
+# ---------------------------------------------------------------------------------------------
+class TinyBert(nn.Module):
+    """A small BERT-style encoder with an MLM head whose decoder is the input embedding matrix.
+
+    Token embedding plus learned position embedding, LayerNorm, ``layers`` post-norm Transformer
+    encoder blocks (Vaswani et al. 2017, as in BERT), then BERT's MLM head: a dense layer, GELU and
+    LayerNorm, followed by the decoder ``logits = h @ E.T + b`` where ``E`` is the token embedding
+    matrix ``(V, D)`` itself (tied weights, Press & Wolf 2017). The output at every position is a
+    score for each of the ``V`` words of the vocabulary.
+
+    Args:
+        config: Sizes, see :class:`TinyBertConfig`.
+
+    Example:
+        >>> model = TinyBert(TinyBertConfig(vocab_size=50))
+        >>> model(torch.randint(5, 50, (2, 7))).shape
+        torch.Size([2, 7, 50])
+        >>> model.decoder.weight is model.token_embedding.weight
+        True
+    """
+
+    def __init__(self, config: TinyBertConfig) -> None:
+        super().__init__()
+        if not isinstance(config, TinyBertConfig):
+            raise TypeError(f"config must be a TinyBertConfig, got {type(config).__name__}")
+        check_int(config.vocab_size, "vocab_size", minimum=2)
+        check_int(config.max_len, "max_len", minimum=1)
+        check_int(config.heads, "heads", minimum=1)
+        if config.width % config.heads:
+            raise ValueError(f"width must divide by heads, got {config.width} and {config.heads}")
+        self.config = config
+        d, v = config.width, config.vocab_size
+        self.token_embedding = nn.Embedding(v, d)  # E: (V, D)
+        self.position_embedding = nn.Embedding(config.max_len, d)  # (T_max, D), learned as BERT
+        self.embedding_norm = nn.LayerNorm(d)
+        block = nn.TransformerEncoderLayer(
+            d, config.heads, config.ffn, config.dropout, activation="gelu", batch_first=True
+        )
+        self.encoder = nn.TransformerEncoder(block, config.layers, enable_nested_tensor=False)
+        self.head_transform = nn.Sequential(nn.Linear(d, d), nn.GELU(), nn.LayerNorm(d))
+        self.decoder = nn.Linear(d, v)  # weight (V, D), replaced by E just below
+        self.decoder.weight = self.token_embedding.weight  # tied: one Parameter, one storage
+        self.apply(self._init)
+
+    def _init(self, module: nn.Module) -> None:
+        std = self.config.init_std
+        if isinstance(module, (nn.Linear, nn.Embedding)):
+            nn.init.normal_(module.weight, std=std)
+        if isinstance(module, nn.Linear) and module.bias is not None:
+            nn.init.zeros_(module.bias)
+
+    def encode(self, input_ids: torch.Tensor) -> torch.Tensor:
+        """Hidden vectors ``(B, T, D)`` of the last encoder block for ids ``(B, T)``."""
+        check_tensor(input_ids, "input_ids", ndim=2, dims="(B, T)", integer=True)
+        t = input_ids.shape[1]
+        if t > self.config.max_len:
+            raise ValueError(f"input_ids has T={t} tokens, more than max_len={self.config.max_len}")
+        positions = torch.arange(t, device=input_ids.device)  # (T,)
+        x = self.token_embedding(input_ids) + self.position_embedding(positions)  # (B, T, D)
+        x = self.embedding_norm(x)
+        padding = input_ids == self.config.pad_id  # (B, T), True where attention must not look
+        return self.encoder(x, src_key_padding_mask=padding)
+
+    def forward(self, input_ids: torch.Tensor) -> torch.Tensor:
+        """Logits ``(B, T, V)`` over the vocabulary at every position of ``input_ids (B, T)``."""
+        return self.decoder(self.head_transform(self.encode(input_ids)))
+
+
+# ---------------------------------------------------------------------------------------------
+# Scoring and training
+# ---------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class MlmAccuracy:
+    """Top-1 accuracy of restoring the original token, split by what the corruption did.
+
+    Attributes:
+        selected: Over all selected positions (BERT's MLM accuracy).
+        masked: Over selected positions shown as ``[MASK]``.
+        random: Over selected positions shown as a random other token.
+        kept: Over selected positions shown unchanged.
+        unselected: Over ordinary positions that were not selected (the input shows the answer).
+        counts: Number of positions behind each accuracy.
+    """
+
+    selected: float
+    masked: float
+    random: float
+    kept: float
+    unselected: float
+    counts: dict[str, int]
+
+
+@torch.no_grad()
+def mlm_accuracy(
+    model: TinyBert,
+    windows: torch.Tensor,
+    *,
+    mask_token_id: int,
+    special_token_ids: Iterable[int],
+    repeats: int = 4,
+    seed: int = 0,
+    batch_size: int = 512,
+) -> MlmAccuracy:
+    """Corrupt ``windows`` with BERT's 80/10/10 procedure and score the restored tokens.
+
+    Args:
+        model: A :class:`TinyBert` (anything with ``config.vocab_size`` that maps ids ``(B, T)``
+            to logits ``(B, T, V)``); put in eval mode.
+        windows: Held-out rows, integer ``(N, T)``.
+        mask_token_id: Id of ``[MASK]``.
+        special_token_ids: Ids never selected and never scored.
+        repeats: Independent corruptions of every row, pooled (more positions per category).
+        seed: Seeds the corruption, so that two models are scored on the same corrupted rows.
+        batch_size: Rows per forward pass (memory only).
+
+    Returns:
+        An :class:`MlmAccuracy` (``nan`` for a category with no position).
+
+    Raises:
+        ValueError: If ``windows`` is not 2-D, or ``repeats`` or ``batch_size`` is below 1.
+    """
+    check_tensor(windows, "windows", ndim=2, dims="(N, T)", integer=True)
+    check_int(repeats, "repeats", minimum=1)
+    check_int(batch_size, "batch_size", minimum=1)
+    special = tuple(special_token_ids)
+    device = next(model.parameters()).device
+    special_ids = torch.tensor(sorted(set(special) | {mask_token_id}), device=device)
+    g = torch.Generator(device=device).manual_seed(seed)
+    was_training = model.training
+    model.eval()
+    correct = torch.zeros(4, device=device)
+    total = torch.zeros(4, device=device)
+    for _ in range(repeats):
+        for start in range(0, len(windows), batch_size):
+            ids = windows[start : start + batch_size].to(device)  # (B, T)
+            masked, labels = mask_tokens(
+                ids,
+                vocab_size=model.config.vocab_size,
+                mask_token_id=mask_token_id,
+                special_token_ids=special,
+                generator=g,
+            )
+            hit = (model(masked).argmax(dim=-1) == ids).float()  # (B, T)
+            outcome = masking_outcome(ids, masked, labels, mask_token_id=mask_token_id)
+            outcome[torch.isin(ids, special_ids)] = -1  # special positions are not scored
+            onehot = F.one_hot(outcome.clamp(min=0), 4).float() * (outcome >= 0)[..., None]
+            correct += (onehot * hit[..., None]).sum(dim=(0, 1))  # (B, T, 4) -> (4,)
+            total += onehot.sum(dim=(0, 1))  # (B, T, 4) -> (4,)
+    model.train(was_training)
+    acc = (correct / total).tolist()
+    sel = float(correct[1:].sum() / total[1:].sum())
+    counts = {name: int(total[k]) for k, name in _OUTCOME_NAMES.items()}
+    counts["selected"] = int(total[1:].sum())
+    return MlmAccuracy(sel, acc[MASKED], acc[RANDOM], acc[KEPT], acc[UNSELECTED], counts)
+
+
+@dataclass
+class MlmHistory:
+    """What :func:`train_mlm` recorded.
+
+    Attributes:
+        loss: The minimised loss at every step, on the training batch before its update.
+        loss_selected: BERT's loss (mean over selected positions) at every step.
+        loss_unselected: With ``loss_on="all"`` only: the mean over the unselected ordinary
+            positions, where the input shows the very token to predict. Empty otherwise (the
+            selected-only run never computes logits there).
+        eval_steps: Steps after which the held-out set was scored.
+        evals: The :class:`MlmAccuracy` on the held-out set after each of ``eval_steps``.
+    """
+
+    loss: list[float] = field(default_factory=list)
+    loss_selected: list[float] = field(default_factory=list)
+    loss_unselected: list[float] = field(default_factory=list)
+    eval_steps: list[int] = field(default_factory=list)
+    evals: list[MlmAccuracy] = field(default_factory=list)
+
+
+def _selected_loss(model: TinyBert, masked_ids: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """``mlm_loss(model(masked_ids), labels)``, with the output layer run on selected rows only."""
+    chosen = labels != IGNORE_INDEX  # (B, T)
+    hidden = model.encode(masked_ids)[chosen]  # (B, T, D) -> (M, D)
+    logits = model.decoder(model.head_transform(hidden))  # (M, V)
+    return mlm_loss(logits.unsqueeze(0), labels[chosen].unsqueeze(0))  # (1, M, V), (1, M)
+
+
+def train_mlm(
+    model: TinyBert,
+    windows: torch.Tensor,
+    *,
+    mask_token_id: int,
+    special_token_ids: Iterable[int],
+    loss_on: str = "selected",
+    mask_fraction: float = MASK_TOKEN_FRACTION,
+    random_fraction: float = RANDOM_TOKEN_FRACTION,
+    config: MlmTrainConfig = MlmTrainConfig(),
+    seed: int = 0,
+    eval_windows: torch.Tensor | None = None,
+    eval_every: int = 0,
+    progress: bool = False,
+) -> MlmHistory:
+    """Pre-train ``model`` with the MLM objective on rows drawn from ``windows``.
+
+    Each step draws ``config.batch_size`` rows at random, corrupts them afresh with
+    :func:`mask_tokens` (dynamic masking, as RoBERTa; BERT fixed ten maskings in advance) and takes
+    one AdamW step with a linear warm-up and decay. Two calls with the same ``seed`` see the same
+    rows and the same corruption, so they differ only in what the loss counts.
+
+    With ``loss_on="selected"`` the output layer runs on the selected positions only, as Google's
+    BERT code does (``gather_indexes``): the loss and its gradient are exactly those of
+    :func:`mlm_loss` on the full ``(B, T, V)`` logits, at about 15% of the output layer's cost.
+
+    Args:
+        model: The network, trained in place on the device of its parameters.
+        windows: Training rows, integer ``(N, T)``.
+        mask_token_id: Id of ``[MASK]``.
+        special_token_ids: Ids never selected and never counted (``[PAD]``, ``[CLS]``, ...).
+        loss_on: ``"selected"``: :func:`mlm_loss` over the selected positions (BERT). ``"all"``:
+            the same cross-entropy over every ordinary position, selected or not.
+        mask_fraction: Passed to :func:`mask_tokens` (1.0 with ``random_fraction=0`` gives a
+            model that only ever sees ``[MASK]`` at the positions it is scored on).
+        random_fraction: Passed to :func:`mask_tokens`.
+        config: Steps, batch size and optimiser settings.
+        seed: Seeds the batches and the corruption.
+        eval_windows: Held-out rows ``(N', T)`` scored with :func:`mlm_accuracy` (one corruption,
+            seeded by ``seed``) every ``eval_every`` steps and after the last.
+        eval_every: Steps between held-out scores; 0 scores only after the last step.
+        progress: Show a tqdm bar.
+
+    Returns:
+        The :class:`MlmHistory`. The model is left in eval mode.
+
+    Raises:
+        ValueError: If ``loss_on`` is not ``"selected"`` or ``"all"``, ``windows`` is not
+            ``(N, T)``, or ``eval_every < 0``.
+    """
+    if loss_on not in ("selected", "all"):
+        raise ValueError(f"loss_on must be 'selected' or 'all', got {loss_on!r}")
+    check_tensor(windows, "windows", ndim=2, dims="(N, T)", integer=True)
+    check_int(seed, "seed", minimum=0)
+    check_int(eval_every, "eval_every", minimum=0)
+    special = tuple(special_token_ids)
+    device = next(model.parameters()).device
+    windows = windows.to(device)
+    special_ids = torch.tensor(sorted(set(special) | {mask_token_id}), device=device)
+    g = torch.Generator(device=device).manual_seed(seed)
+    opt = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+    warm = max(1, round(config.warmup * config.steps))
+
+    def factor(step: int) -> float:
+        if step < warm:
+            return (step + 1) / warm
+        return (
+            max(0.0, (config.steps - step) / max(1, config.steps - warm)) if config.decay else 1.0
+        )
+
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, factor)
+    history = MlmHistory()
+
+    def score(step: int) -> None:
+        if eval_windows is not None:
+            history.eval_steps.append(step)
+            history.evals.append(
+                mlm_accuracy(
+                    model,
+                    eval_windows,
+                    mask_token_id=mask_token_id,
+                    special_token_ids=special,
+                    repeats=1,
+                    seed=seed,
+                )
+            )
+            model.train()
+
+    model.train()
+    for step in tqdm(range(config.steps), desc=f"loss on {loss_on}", disable=not progress):
+        if eval_every and step % eval_every == 0:
+            score(step)
+        rows = torch.randint(len(windows), (config.batch_size,), generator=g, device=device)
+        ids = windows[rows]  # (B, T)
+        masked, labels = mask_tokens(
+            ids,
+            vocab_size=model.config.vocab_size,
+            mask_token_id=mask_token_id,
+            special_token_ids=special,
+            mask_fraction=mask_fraction,
+            random_fraction=random_fraction,
+            generator=g,
+        )
+        if loss_on == "selected":
+            loss = loss_selected = _selected_loss(model, masked, labels)
+        else:
+            logits = model(masked)  # (B, T, V)
+            ignore = torch.full_like(ids, IGNORE_INDEX)
+            ordinary = torch.where(torch.isin(ids, special_ids), ignore, ids)  # (B, T)
+            loss = mlm_loss(logits, ordinary)
+            with torch.no_grad():
+                loss_selected = mlm_loss(logits, labels)
+                unselected = torch.where(labels == IGNORE_INDEX, ordinary, ignore)  # (B, T)
+                history.loss_unselected.append(float(mlm_loss(logits, unselected)))
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        sched.step()
+        history.loss.append(float(loss.detach()))
+        history.loss_selected.append(float(loss_selected.detach()))
+    score(config.steps)
+    model.eval()
+    return history

@@ -1,0 +1,477 @@
+"""Tests of companion.mlm: BERT's masking, the MLM loss, the tied-weight model, training, scoring."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+import torch.nn.functional as F
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from torch import nn
+
+from companion.mlm import (
+    IGNORE_INDEX,
+    KEPT,
+    MASK_PROB,
+    MASK_TOKEN_FRACTION,
+    MASKED,
+    RANDOM,
+    RANDOM_TOKEN_FRACTION,
+    UNSELECTED,
+    MlmTrainConfig,
+    TinyBert,
+    TinyBertConfig,
+    mask_tokens,
+    masking_outcome,
+    mlm_accuracy,
+    mlm_loss,
+    train_mlm,
+)
+
+PAD, CLS, SEP, MASK, UNK = 0, 1, 2, 3, 4
+SPECIAL = (PAD, CLS, SEP, MASK, UNK)
+
+
+def batch_with_specials(b: int, t: int, vocab: int, seed: int = 0) -> torch.Tensor:
+    """Rows ``[CLS] w ... w [SEP] [PAD] ...`` with ordinary ids in [5, vocab)."""
+    g = torch.Generator().manual_seed(seed)
+    ids = torch.randint(5, vocab, (b, t), generator=g)
+    lengths = torch.randint(3, t + 1, (b,), generator=g)  # (B,) tokens before padding
+    pos = torch.arange(t)  # (T,)
+    ids[pos[None, :] >= lengths[:, None]] = PAD
+    ids[:, 0] = CLS
+    ids[torch.arange(b), lengths - 1] = SEP
+    return ids
+
+
+# ----------------------------------------------------------------------------------- mask_tokens
+def test_constants_are_berts():
+    assert (MASK_PROB, MASK_TOKEN_FRACTION, RANDOM_TOKEN_FRACTION) == (0.15, 0.8, 0.1)
+    assert IGNORE_INDEX == -100 == nn.CrossEntropyLoss().ignore_index
+
+
+def test_masking_statistics_on_a_large_batch():
+    vocab = 1000
+    ids = batch_with_specials(2000, 64, vocab)
+    g = torch.Generator().manual_seed(1)
+    masked, labels = mask_tokens(
+        ids, vocab_size=vocab, mask_token_id=MASK, special_token_ids=SPECIAL, generator=g
+    )
+    special = torch.isin(ids, torch.tensor(SPECIAL))
+    n_ordinary = int((~special).sum())
+    selected = labels != IGNORE_INDEX
+    outcome = masking_outcome(ids, masked, labels, mask_token_id=MASK)
+    n_sel = int(selected.sum())
+    rate = n_sel / n_ordinary
+    # about 60,000 ordinary positions: the binomial std of the rate is 0.0015; allow ~3.5 std
+    assert abs(rate - 0.15) < 0.005, rate
+    share = {k: int((outcome == k).sum()) / n_sel for k in (MASKED, RANDOM, KEPT)}
+    # about 9,000 selected positions: std 0.004 (80%) and 0.003 (10%)
+    assert abs(share[MASKED] - 0.8) < 0.015, share
+    assert abs(share[RANDOM] - 0.1 * (1 - 1 / 995)) < 0.012, share
+    # a random draw may hit the original word: it then counts as kept
+    assert abs(share[KEPT] - 0.1 * (1 + 1 / 995)) < 0.012, share
+    # special positions are never selected and never changed
+    assert not selected[special].any()
+    assert torch.equal(masked[special], ids[special])
+
+
+def test_labels_are_the_original_ids_exactly_at_selected_positions():
+    ids = batch_with_specials(64, 32, 50)
+    masked, labels = mask_tokens(
+        ids,
+        vocab_size=50,
+        mask_token_id=MASK,
+        special_token_ids=SPECIAL,
+        generator=torch.Generator().manual_seed(0),
+    )
+    selected = labels != IGNORE_INDEX
+    assert torch.equal(labels[selected], ids[selected])
+    assert torch.equal(masked[~selected], ids[~selected])
+
+
+def test_random_replacements_are_uniform_over_ordinary_ids_only():
+    vocab = 8  # ordinary ids 5, 6, 7
+    ids = torch.full((4000, 50), 5)
+    masked, labels = mask_tokens(
+        ids,
+        vocab_size=vocab,
+        mask_token_id=MASK,
+        special_token_ids=SPECIAL,
+        mlm_probability=0.5,
+        mask_fraction=0.0,
+        random_fraction=1.0,
+        generator=torch.Generator().manual_seed(0),
+    )
+    drawn = masked[labels != IGNORE_INDEX]
+    assert not torch.isin(drawn, torch.tensor(SPECIAL)).any()
+    freq = torch.bincount(drawn, minlength=vocab)[5:].float() / len(drawn)
+    assert torch.allclose(freq, torch.full((3,), 1 / 3), atol=0.01), freq
+
+
+def test_mask_fraction_one_masks_every_selected_position():
+    ids = batch_with_specials(32, 16, 30)
+    masked, labels = mask_tokens(
+        ids,
+        vocab_size=30,
+        mask_token_id=MASK,
+        special_token_ids=SPECIAL,
+        mask_fraction=1.0,
+        random_fraction=0.0,
+        generator=torch.Generator().manual_seed(0),
+    )
+    selected = labels != IGNORE_INDEX
+    assert selected.any()
+    assert (masked[selected] == MASK).all()
+
+
+def test_mask_token_is_always_treated_as_special():
+    ids = torch.full((10, 10), MASK)
+    masked, labels = mask_tokens(
+        ids, vocab_size=10, mask_token_id=MASK, mlm_probability=0.99, generator=None
+    )
+    assert (labels == IGNORE_INDEX).all() and torch.equal(masked, ids)
+
+
+def test_input_is_not_modified_and_dtype_and_device_are_kept():
+    ids = batch_with_specials(8, 12, 40).to(torch.int32)
+    before = ids.clone()
+    masked, labels = mask_tokens(
+        ids, vocab_size=40, mask_token_id=MASK, special_token_ids=SPECIAL, mlm_probability=0.5
+    )
+    assert torch.equal(ids, before)
+    assert masked.dtype == labels.dtype == torch.int32
+    assert masked.device == labels.device == ids.device
+
+
+def test_same_generator_seed_same_corruption():
+    ids = batch_with_specials(16, 16, 40)
+
+    def run(seed):
+        return mask_tokens(
+            ids,
+            vocab_size=40,
+            mask_token_id=MASK,
+            special_token_ids=SPECIAL,
+            generator=torch.Generator().manual_seed(seed),
+        )
+
+    a, b, c = run(3), run(3), run(4)
+    assert torch.equal(a[0], b[0]) and torch.equal(a[1], b[1])
+    assert not torch.equal(a[1], c[1])
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    b=st.integers(1, 6),
+    t=st.integers(1, 12),
+    vocab=st.integers(6, 40),
+    p=st.floats(0.01, 0.99),
+    seed=st.integers(0, 10_000),
+)
+def test_masking_properties_hold_for_any_batch(b, t, vocab, p, seed):
+    g = torch.Generator().manual_seed(seed)
+    ids = torch.randint(0, vocab, (b, t), generator=g)
+    masked, labels = mask_tokens(
+        ids,
+        vocab_size=vocab,
+        mask_token_id=MASK,
+        special_token_ids=SPECIAL,
+        mlm_probability=p,
+        generator=g,
+    )
+    special = torch.isin(ids, torch.tensor(SPECIAL))
+    selected = labels != IGNORE_INDEX
+    assert masked.shape == labels.shape == ids.shape
+    assert not selected[special].any()
+    assert torch.equal(masked[~selected], ids[~selected])
+    assert torch.equal(labels[selected], ids[selected])
+    changed = masked[selected]
+    assert ((changed == MASK) | ~torch.isin(changed, torch.tensor(SPECIAL))).all()
+    assert ((masked >= 0) & (masked < vocab)).all()
+
+
+@pytest.mark.parametrize("p", [0.0, 1.0, -0.1, 1.5])
+def test_probability_outside_open_unit_interval_is_rejected(p):
+    with pytest.raises(ValueError, match="mlm_probability"):
+        mask_tokens(torch.tensor([[5, 6]]), vocab_size=10, mask_token_id=MASK, mlm_probability=p)
+
+
+def test_mask_tokens_bad_input():
+    ok = torch.tensor([[5, 6, 7]])
+    kw = {"vocab_size": 10, "mask_token_id": MASK}
+    with pytest.raises(TypeError, match="input_ids"):
+        mask_tokens(ok.float(), **kw)
+    with pytest.raises(TypeError, match="input_ids"):
+        mask_tokens([[5, 6, 7]], **kw)
+    with pytest.raises(ValueError, match="input_ids"):
+        mask_tokens(torch.tensor([[5, 10]]), **kw)
+    with pytest.raises(ValueError, match="input_ids"):
+        mask_tokens(torch.tensor([[-1, 5]]), **kw)
+    with pytest.raises(ValueError, match="mask_token_id"):
+        mask_tokens(ok, vocab_size=10, mask_token_id=10)
+    with pytest.raises(TypeError, match="special_token_ids"):
+        mask_tokens(ok, special_token_ids=(0, 1.0), **kw)
+    with pytest.raises(ValueError, match="special_token_ids"):
+        mask_tokens(ok, special_token_ids=(0, 12), **kw)
+    with pytest.raises(ValueError, match="mask_fraction"):
+        mask_tokens(ok, mask_fraction=0.95, random_fraction=0.1, **kw)
+    with pytest.raises(ValueError, match="random_fraction"):
+        mask_tokens(ok, random_fraction=-0.1, **kw)
+    with pytest.raises(ValueError, match="vocab_size"):
+        mask_tokens(ok, vocab_size=1, mask_token_id=0)
+    with pytest.raises(ValueError, match="special_token_ids"):
+        mask_tokens(torch.tensor([[0, 1]]), vocab_size=2, mask_token_id=0, special_token_ids=(1,))
+
+
+def test_masking_outcome_rejects_mismatched_shapes():
+    a = torch.zeros(2, 3, dtype=torch.int64)
+    with pytest.raises(ValueError, match="masked_ids"):
+        masking_outcome(a, a[:, :2], a, mask_token_id=MASK)
+    with pytest.raises(TypeError, match="labels"):
+        masking_outcome(a, a, a.float(), mask_token_id=MASK)
+
+
+# -------------------------------------------------------------------------------------- mlm_loss
+@settings(max_examples=25, deadline=None)
+@given(
+    b=st.integers(1, 4),
+    t=st.integers(1, 8),
+    v=st.integers(2, 12),
+    seed=st.integers(0, 10_000),
+)
+def test_mlm_loss_equals_cross_entropy_with_ignore_index(b, t, v, seed):
+    g = torch.Generator().manual_seed(seed)
+    logits = torch.randn(b, t, v, generator=g, dtype=torch.float64) * 3
+    labels = torch.randint(0, v, (b, t), generator=g)
+    labels[torch.rand(b, t, generator=g) < 0.5] = IGNORE_INDEX
+    labels[0, 0] = 1  # at least one counted position
+    expected = F.cross_entropy(logits.reshape(-1, v), labels.reshape(-1), ignore_index=-100)
+    torch.testing.assert_close(mlm_loss(logits, labels), expected)
+
+
+def test_mlm_loss_by_hand():
+    # two counted positions; V = 3
+    logits = torch.tensor([[[0.0, 0.0, 0.0], [1.0, 2.0, 3.0], [9.0, 9.0, 9.0]]])
+    labels = torch.tensor([[0, 2, IGNORE_INDEX]])
+    first = math.log(3)  # uniform over 3 words
+    second = -(3 - math.log(math.exp(1) + math.exp(2) + math.exp(3)))
+    assert float(mlm_loss(logits, labels)) == pytest.approx((first + second) / 2, rel=1e-6)
+
+
+def test_mlm_loss_is_a_mean_over_counted_positions_of_the_batch_not_of_row_means():
+    # row 0 counts one position with loss log 4; row 1 counts three positions with loss ~0
+    logits = torch.zeros(2, 3, 4)
+    logits[1, :, 1] = 100.0
+    labels = torch.tensor([[2, IGNORE_INDEX, IGNORE_INDEX], [1, 1, 1]])
+    assert float(mlm_loss(logits, labels)) == pytest.approx(math.log(4) / 4, rel=1e-5)
+
+
+def test_loss_does_not_see_uncounted_positions():
+    """The test that catches a mask applied after a mean (d2l-en issue #2582)."""
+    g = torch.Generator().manual_seed(0)
+    logits = torch.randn(3, 6, 10, generator=g)
+    labels = torch.randint(0, 10, (3, 6), generator=g)
+    weights = torch.rand(3, 6, generator=g) < 0.5
+    weights[0, 0] = True
+    labels_ignored = torch.where(weights, labels, torch.full_like(labels, IGNORE_INDEX))
+    scrambled = logits.clone()
+    scrambled[~weights] = torch.randn(int((~weights).sum()), 10, generator=g) * 10
+
+    def mean_then_weight(z, y, w):  # d2l's PyTorch BERT before the fix
+        loss = nn.CrossEntropyLoss()(z.reshape(-1, 10), y.reshape(-1)) * w.reshape(-1, 1)
+        return loss.sum() / w.sum()
+
+    assert float(mlm_loss(logits, labels_ignored)) == float(mlm_loss(scrambled, labels_ignored))
+    # the same check fails for the buggy loss, so the test can fail
+    assert float(mean_then_weight(logits, labels, weights)) != pytest.approx(
+        float(mean_then_weight(scrambled, labels, weights))
+    )
+
+
+def test_mlm_loss_gradient_is_softmax_minus_one_hot_at_counted_positions_and_zero_elsewhere():
+    logits = torch.randn(2, 5, 7, dtype=torch.float64, requires_grad=True)
+    labels = torch.tensor([[1, -100, 3, -100, -100], [-100, 6, -100, -100, 0]])
+    mlm_loss(logits, labels).backward()
+    counted = labels != IGNORE_INDEX
+    expected = torch.zeros_like(logits)
+    one_hot = F.one_hot(labels[counted], 7).double()
+    expected[counted] = (logits.detach()[counted].softmax(-1) - one_hot) / counted.sum()
+    torch.testing.assert_close(logits.grad, expected)
+    assert (logits.grad[~counted] == 0).all()
+
+
+def test_mlm_loss_gradcheck():
+    logits = torch.randn(2, 4, 5, dtype=torch.float64, requires_grad=True)
+    labels = torch.tensor([[0, -100, 4, 2], [-100, -100, 1, 3]])
+    assert torch.autograd.gradcheck(lambda z: mlm_loss(z, labels), (logits,))
+
+
+def test_mlm_loss_with_nothing_counted_is_nan_like_pytorch():
+    logits = torch.randn(1, 3, 4)
+    labels = torch.full((1, 3), IGNORE_INDEX)
+    assert math.isnan(float(mlm_loss(logits, labels)))
+    assert math.isnan(float(F.cross_entropy(logits.view(-1, 4), labels.view(-1))))
+
+
+def test_mlm_loss_bad_input():
+    z = torch.zeros(2, 3, 5)
+    y = torch.zeros(2, 3, dtype=torch.int64)
+    with pytest.raises(ValueError, match="logits"):
+        mlm_loss(z.view(6, 5), y)
+    with pytest.raises(ValueError, match="labels"):
+        mlm_loss(z, y.view(6))
+    with pytest.raises(ValueError, match="logits"):
+        mlm_loss(z, y[:, :2])
+    with pytest.raises(TypeError, match="logits"):
+        mlm_loss(z.long(), y)
+    with pytest.raises(TypeError, match="labels"):
+        mlm_loss(z, y.float())
+    with pytest.raises(ValueError, match="labels"):
+        mlm_loss(z, torch.full((2, 3), 5))
+    with pytest.raises(ValueError, match="labels"):
+        mlm_loss(z, torch.full((2, 3), -1))
+
+
+# ------------------------------------------------------------------------------------- TinyBert
+def small_model(vocab: int = 30, **kw) -> TinyBert:
+    torch.manual_seed(0)
+    return TinyBert(TinyBertConfig(vocab_size=vocab, max_len=16, width=16, heads=2, ffn=32, **kw))
+
+
+def test_decoder_weight_is_the_embedding_matrix_one_storage():
+    model = small_model()
+    assert model.decoder.weight is model.token_embedding.weight
+    assert model.decoder.weight.data_ptr() == model.token_embedding.weight.data_ptr()
+    names = [n for n, _ in model.named_parameters()]
+    assert "decoder.weight" not in names  # counted once, under the embedding
+    with torch.no_grad():
+        model.token_embedding.weight[7, 0] = 123.0
+    assert float(model.decoder.weight.detach()[7, 0]) == 123.0
+
+
+def test_tied_weight_gets_gradient_from_input_and_output_uses():
+    model = small_model()
+    ids = torch.tensor([[1, 5, 6, 2]])
+    model(ids)[0, 1, 9].backward()  # word 9 appears only at the output
+    grad = model.token_embedding.weight.grad
+    assert grad[9].abs().sum() > 0  # through the decoder
+    assert grad[5].abs().sum() > 0  # through the input embedding (and the decoder's softmax row)
+    assert grad[20].abs().sum() == 0  # neither an input nor the scored output
+
+
+def test_model_shapes_and_padding_does_not_leak():
+    model = small_model().eval()
+    ids = torch.tensor([[1, 5, 6, 7, 2]])
+    padded = torch.cat([ids, torch.zeros(1, 3, dtype=torch.int64)], dim=1)  # trailing [PAD]
+    with torch.no_grad():
+        out, out_padded = model(ids), model(padded)
+    assert out.shape == (1, 5, 30) and out_padded.shape == (1, 8, 30)
+    torch.testing.assert_close(out, out_padded[:, :5], atol=1e-5, rtol=1e-5)
+
+
+def test_model_bad_input():
+    model = small_model()
+    with pytest.raises(ValueError, match="input_ids"):
+        model(torch.zeros(1, 17, dtype=torch.int64))
+    with pytest.raises(ValueError, match="input_ids"):
+        model(torch.zeros(17, dtype=torch.int64))
+    with pytest.raises(ValueError, match="heads"):
+        TinyBert(TinyBertConfig(vocab_size=10, width=10, heads=3))
+    with pytest.raises(TypeError, match="config"):
+        TinyBert({"vocab_size": 10})
+
+
+# ---------------------------------------------------------------------------- train and score
+def toy_windows() -> torch.Tensor:
+    """A two-word language: after 5 always comes 6, after 7 always comes 8."""
+    row = torch.tensor([1, 5, 6, 7, 8, 5, 6, 7, 8, 2])
+    return row.repeat(32, 1)
+
+
+def test_training_lowers_the_loss_and_is_repeatable():
+    cfg = MlmTrainConfig(steps=40, batch_size=16, lr=1e-2)
+    kw = {"mask_token_id": MASK, "special_token_ids": SPECIAL, "config": cfg, "seed": 0}
+    h1 = train_mlm(small_model(10), toy_windows(), **kw)
+    h2 = train_mlm(small_model(10), toy_windows(), **kw)
+    assert h1.loss == h2.loss
+    assert sum(h1.loss[-5:]) / 5 < 0.5 * sum(h1.loss[:5]) / 5
+    assert h1.loss == h1.loss_selected  # BERT's loss is the one minimised
+
+
+def test_loss_on_all_positions_minimises_the_mean_over_every_ordinary_position():
+    cfg = MlmTrainConfig(steps=3, batch_size=8)
+    h = train_mlm(
+        small_model(10),
+        toy_windows(),
+        mask_token_id=MASK,
+        special_token_ids=SPECIAL,
+        loss_on="all",
+        config=cfg,
+    )
+    # every ordinary position counts: the minimised loss lies between its two parts
+    for total, sel, unsel in zip(h.loss, h.loss_selected, h.loss_unselected, strict=True):
+        assert min(sel, unsel) - 1e-6 <= total <= max(sel, unsel) + 1e-6
+
+
+def test_train_mlm_bad_input():
+    with pytest.raises(ValueError, match="loss_on"):
+        train_mlm(
+            small_model(10),
+            toy_windows(),
+            mask_token_id=MASK,
+            special_token_ids=SPECIAL,
+            loss_on="masked",
+        )
+    with pytest.raises(ValueError, match="windows"):
+        train_mlm(small_model(10), toy_windows()[0], mask_token_id=MASK, special_token_ids=SPECIAL)
+
+
+class CopyModel(nn.Module):
+    """Predicts the token it reads: right wherever the input shows the original."""
+
+    def __init__(self, vocab: int) -> None:
+        super().__init__()
+        self.config = TinyBertConfig(vocab_size=vocab)
+        self.dummy = nn.Parameter(torch.zeros(()))
+
+    def forward(self, ids: torch.Tensor) -> torch.Tensor:
+        return F.one_hot(ids, self.config.vocab_size).float() + self.dummy
+
+
+def test_accuracy_of_a_copying_model_splits_by_what_the_input_shows():
+    windows = batch_with_specials(200, 20, 500)
+    acc = mlm_accuracy(CopyModel(500), windows, mask_token_id=MASK, special_token_ids=SPECIAL)
+    assert acc.unselected == 1.0 and acc.kept == 1.0
+    assert acc.masked == 0.0 and acc.random == 0.0
+    c = acc.counts
+    assert c["selected"] == c["masked"] + c["random"] + c["kept"]
+    assert acc.selected == pytest.approx(c["kept"] / c["selected"])
+    assert 0.12 < c["selected"] / (c["selected"] + c["unselected"]) < 0.18
+
+
+def test_outcome_codes_are_distinct():
+    assert len({UNSELECTED, MASKED, RANDOM, KEPT}) == 4
+
+
+def test_gathered_selected_loss_equals_mlm_loss_on_full_logits_with_the_same_gradient():
+    from companion.mlm import _selected_loss
+
+    model = small_model()
+    ids = batch_with_specials(4, 12, 30)
+    masked, labels = mask_tokens(
+        ids,
+        vocab_size=30,
+        mask_token_id=MASK,
+        special_token_ids=SPECIAL,
+        mlm_probability=0.4,
+        generator=torch.Generator().manual_seed(0),
+    )
+    full = mlm_loss(model(masked), labels)
+    (g_full,) = torch.autograd.grad(full, model.token_embedding.weight)
+    gathered = _selected_loss(model, masked, labels)
+    (g_gathered,) = torch.autograd.grad(gathered, model.token_embedding.weight)
+    torch.testing.assert_close(gathered, full)
+    torch.testing.assert_close(g_gathered, g_full)
