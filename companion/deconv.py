@@ -177,6 +177,25 @@ def _check_geometry(
     return hw, _output_size(hw, tuple(kernel.shape), stride, padding)
 
 
+def _check_output_side(
+    y: object, kernel: object, input_shape: object, stride: object, padding: object
+) -> tuple[torch.Tensor, tuple[int, int], tuple[int, int]]:
+    """Validate a convolution *output* ``y`` against the forward pass it came from.
+
+    Returns the checked kernel, ``(H, W)`` and ``(Hout, Wout)``.
+    """
+    kernel = _check_kernel(kernel)
+    check_tensor(y, "y", ndim=2, dims="(Hout, Wout)", floating=True)
+    _check_same_dtype(y, "y", kernel)
+    (h, w), (h_out, w_out) = _check_geometry(kernel, input_shape, stride, padding)
+    if tuple(y.shape) != (h_out, w_out):
+        raise ValueError(
+            f"y must have shape (Hout, Wout) = ({h_out}, {w_out}) for this forward pass, "
+            f"got {tuple(y.shape)}"
+        )
+    return kernel, (h, w), (h_out, w_out)
+
+
 # --------------------------------------------------------------------------------------------------
 # 1. The matrix of a convolution, and its transpose
 # --------------------------------------------------------------------------------------------------
@@ -281,15 +300,7 @@ def scatter_transpose(
         >>> scatter_transpose(torch.tensor([[1.0, 10.0]]), torch.tensor([[1.0, 2.0]]), (1, 3))
         tensor([[ 1., 12., 20.]])
     """
-    kernel = _check_kernel(kernel)
-    check_tensor(y, "y", ndim=2, dims="(Hout, Wout)", floating=True)
-    _check_same_dtype(y, "y", kernel)
-    (h, w), (h_out, w_out) = _check_geometry(kernel, input_shape, stride, padding)
-    if tuple(y.shape) != (h_out, w_out):
-        raise ValueError(
-            f"y must have shape (Hout, Wout) = ({h_out}, {w_out}) for this forward pass, "
-            f"got {tuple(y.shape)}"
-        )
+    kernel, (h, w), (h_out, w_out) = _check_output_side(y, kernel, input_shape, stride, padding)
     rows, cols, _ = _tap_indices(kernel, (h_out, w_out), stride)
     hp, wp = h + 2 * padding, w + 2 * padding  # the padded frame holds every tap
     shape = (h_out, w_out, *kernel.shape)
@@ -503,15 +514,7 @@ def pinv_deconvolve(
         >>> relative_error(A @ x_pinv.flatten(), y.flatten()) < 1e-10, relative_error(x_pinv, x) > 1e-3
         (True, True)
     """
-    kernel = _check_kernel(kernel)
-    check_tensor(y, "y", ndim=2, dims="(Hout, Wout)", floating=True)
-    _check_same_dtype(y, "y", kernel)
-    (h, w), (h_out, w_out) = _check_geometry(kernel, input_shape, stride, padding)
-    if tuple(y.shape) != (h_out, w_out):
-        raise ValueError(
-            f"y must have shape (Hout, Wout) = ({h_out}, {w_out}) for this forward pass, "
-            f"got {tuple(y.shape)}"
-        )
+    kernel, (h, w), _ = _check_output_side(y, kernel, input_shape, stride, padding)
     matrix = conv2d_matrix(kernel, (h, w), stride, padding)  # (Hout*Wout, H*W)
     x = torch.linalg.pinv(matrix) @ y.reshape(-1)  # (Hout, Wout) -> (Hout*Wout,) -> (H*W,)
     return x.view(h, w)  # (H*W,) -> (H, W)
