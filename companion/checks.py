@@ -135,30 +135,24 @@ def check_number(
         ...
         ValueError: beta must be > 0, got 0.0
     """
-    if isinstance(value, bool) or (
-        not isinstance(value, (int, float)) and not hasattr(value, "__float__")
-    ):
-        raise TypeError(f"{name} must be a real number, got {type(value).__name__}")
     if isinstance(value, torch.Tensor):
         raise TypeError(f"{name} must be a Python number, got a tensor")
+    if isinstance(value, bool) or not hasattr(value, "__float__"):
+        raise TypeError(f"{name} must be a real number, got {type(value).__name__}")
     v = float(value)  # type: ignore[arg-type]
     if not math.isfinite(v):
         raise ValueError(f"{name} must be finite, got {v}")
-    if low is not None and (v < low or (v == low and not low_inclusive)):
-        op = ">=" if low_inclusive else ">"
-        if high is None:
-            raise ValueError(f"{name} must be {op} {low}, got {value}")
-        raise ValueError(
-            f"{name} must be in {_interval(low, high, low_inclusive, high_inclusive)}, got {value}"
-        )
-    if high is not None and (v > high or (v == high and not high_inclusive)):
-        op = "<=" if high_inclusive else "<"
-        if low is None:
-            raise ValueError(f"{name} must be {op} {high}, got {value}")
-        raise ValueError(
-            f"{name} must be in {_interval(low, high, low_inclusive, high_inclusive)}, got {value}"
-        )
-    return v
+    below = low is not None and (v < low or (v == low and not low_inclusive))
+    above = high is not None and (v > high or (v == high and not high_inclusive))
+    if not (below or above):
+        return v
+    if low is not None and high is not None:
+        expected = f"in {_interval(low, high, low_inclusive, high_inclusive)}"
+    elif below:
+        expected = f"{'>=' if low_inclusive else '>'} {low}"
+    else:
+        expected = f"{'<=' if high_inclusive else '<'} {high}"
+    raise ValueError(f"{name} must be {expected}, got {value}")
 
 
 def _interval(low: float, high: float, low_inc: bool, high_inc: bool) -> str:
