@@ -1,11 +1,12 @@
 """The companion package of *Settled by Experiment*.
 
-A small shared core (:mod:`companion.device`, :mod:`companion.training`, :mod:`companion.datasets`,
-:mod:`companion.plotting`, :mod:`companion.checks`) plus one module per chapter topic. Every
+:mod:`companion.core` holds what more than one chapter uses (checks, device, training, datasets,
+heatmaps, keypoints, text, plotting); each chapter has one module at the top level
+(:mod:`companion.mlm`, :mod:`companion.sac`, ...) that imports only the core and libraries. Every
 notebook starts with ``companion.get_device()`` and ``companion.seed_everything(...)``.
 """
 
-from companion.device import get_device, seed_everything
+from companion.core.device import get_device, seed_everything
 
 __all__ = ["get_device", "seed_everything"]
 __version__ = "0.1.0"

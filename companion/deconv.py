@@ -26,7 +26,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from companion.checks import check_int, check_number, check_pair, check_tensor
+from companion.core.checks import check_int, check_number, check_pair, check_tensor
 
 __all__ = [
     "DEFAULTS",

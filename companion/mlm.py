@@ -32,7 +32,7 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm.auto import tqdm
 
-from companion.checks import check_int, check_number, check_tensor
+from companion.core.checks import check_int, check_number, check_tensor
 
 __all__ = [
     "IGNORE_INDEX",

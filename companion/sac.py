@@ -38,7 +38,7 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-from companion.checks import check_int, check_number, check_same_shape, check_tensor
+from companion.core.checks import check_int, check_number, check_same_shape, check_tensor
 
 __all__ = [
     "LOG_STD_MAX",

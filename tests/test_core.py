@@ -10,7 +10,7 @@ import torch
 from torch import nn
 
 import companion
-from companion import checks, datasets, plotting, training
+from companion.core import checks, datasets, plotting, training
 
 matplotlib.use("Agg")
 

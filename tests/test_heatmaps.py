@@ -1,4 +1,4 @@
-"""Tests of companion.heatmaps.gaussian_heatmaps and companion.datasets.landmarks."""
+"""Tests of companion.core.heatmaps.gaussian_heatmaps and companion.core.datasets.landmarks."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from companion.datasets import LANDMARK_NAMES, landmarks
-from companion.heatmaps import gaussian_heatmaps
+from companion.core.datasets import LANDMARK_NAMES, landmarks
+from companion.core.heatmaps import gaussian_heatmaps
 
 # --- gaussian_heatmaps -------------------------------------------------------------------------
 

@@ -7,19 +7,10 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from companion.datasets import landmarks
-from companion.heatmaps import gaussian_heatmaps
-from companion.soft_argmax import (
-    LandmarkNet,
-    SoftArgmax2d,
-    TrainConfig,
-    argmax2d,
-    decode,
-    keypoint_error,
-    pixel_grid,
-    soft_argmax2d,
-    train_landmarks,
-)
+from companion.core.datasets import landmarks
+from companion.core.heatmaps import gaussian_heatmaps
+from companion.core.keypoints import argmax2d, keypoint_error, pixel_grid, soft_argmax2d
+from companion.soft_argmax import LandmarkNet, SoftArgmax2d, TrainConfig, decode, train_landmarks
 
 
 def random_maps(seed: int, shape=(2, 3, 5, 7), dtype=torch.float32) -> torch.Tensor:

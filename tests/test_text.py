@@ -1,4 +1,4 @@
-"""Tests of companion.text (word tokenizer, training windows) and datasets.pydoc_corpus."""
+"""Tests of companion.core.text (word tokenizer, training windows) and datasets.pydoc_corpus."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from companion.datasets import pydoc_corpus
-from companion.text import SPECIAL_TOKENS, WordTokenizer, split_words
+from companion.core.datasets import pydoc_corpus
+from companion.core.text import SPECIAL_TOKENS, WordTokenizer, split_words
 
 DOCS = ["The cat sat on the mat.", "A dog sat; the dog ran!", "cat cat dog"]
 

@@ -256,7 +256,7 @@ def test_best_constant_loss_is_the_loss_of_the_channel_means():
 
 
 def test_best_constant_loss_of_a_sparse_gaussian_is_pi_sigma2_over_hw():
-    from companion.heatmaps import gaussian_heatmaps
+    from companion.core.heatmaps import gaussian_heatmaps
 
     sigma, h, w = 1.5, 64, 64
     t = gaussian_heatmaps(torch.tensor([[[31.3, 30.6]]], dtype=torch.float64), (h, w), sigma)

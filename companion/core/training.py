@@ -8,22 +8,119 @@ Convention:
     ``reduction="mean"``, and Keras' default). :func:`fit` weights each batch's mean by its size,
     so an epoch's ``train_loss`` is the mean over every training example seen in that epoch, as
     Keras reports it, even when the last batch is smaller.
+
+Data order:
+    A shuffling loader from :func:`make_loader` draws epoch ``e``'s order from ``(seed, e)`` alone
+    (an :class:`EpochSampler`), and :func:`fit` tells it which epoch it is at the start of each one.
+    So two runs of :func:`fit` given loaders with the same seed see the same batches in the same
+    order, however often a loader object is reused: comparisons between runs are matched on data.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+import math
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 
+import numpy as np
 import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-from companion.checks import check_int, check_tensor
+from companion.core.checks import check_int, check_tensor
+from companion.core.device import eval_mode, resolve_device
 
-__all__ = ["History", "accuracy", "evaluate", "fit", "make_loader"]
+__all__ = [
+    "EpochSampler",
+    "History",
+    "NonFiniteLossError",
+    "accuracy",
+    "check_finite_loss",
+    "evaluate",
+    "fit",
+    "make_loader",
+    "moving_average",
+]
 
 Metric = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+
+
+class NonFiniteLossError(FloatingPointError):
+    """Training stopped because a loss became NaN or infinite (Keras' ``TerminateOnNaN``)."""
+
+
+def check_finite_loss(value: float | torch.Tensor, name: str, step: int) -> float:
+    """Stop training with a clear error if a loss (or other training quantity) is not finite.
+
+    Every training function of the companion calls this on its loss at every step, so that a NaN
+    input or a diverging run stops at once, naming the step, instead of returning a record of NaN.
+
+    Args:
+        value: The quantity, a Python number or a 0-d tensor.
+        name: What it is, for the message (``"loss"``, ``"critic loss"``).
+        step: The step (iteration) at which it was computed, counted from 0.
+
+    Returns:
+        ``value`` as a ``float``.
+
+    Raises:
+        NonFiniteLossError: If ``value`` is NaN or infinite (a subclass of ``FloatingPointError``).
+
+    Example:
+        >>> check_finite_loss(torch.tensor(0.5), "loss", step=3)
+        0.5
+        >>> check_finite_loss(float("nan"), "loss", step=3)
+        Traceback (most recent call last):
+        ...
+        companion.core.training.NonFiniteLossError: loss became nan at step 3; training stopped
+    """
+    v = float(value)
+    if not math.isfinite(v):
+        raise NonFiniteLossError(f"{name} became {v} at step {step}; training stopped")
+    return v
+
+
+class EpochSampler(torch.utils.data.Sampler[int]):
+    """Shuffles ``range(n)`` with an order that depends on ``(seed, epoch)`` alone.
+
+    Each pass draws the permutation of the current epoch and then moves to the next epoch;
+    :meth:`set_epoch` sets the epoch explicitly (as ``DistributedSampler.set_epoch`` does), which
+    :func:`fit` calls at the start of every epoch. The per-epoch seed comes from NumPy's
+    ``SeedSequence([seed, epoch])``, so different seeds never share an epoch's order by accident.
+
+    Args:
+        n: Number of examples, >= 1.
+        seed: Seed of the shuffling, >= 0.
+
+    Raises:
+        TypeError: If ``n`` or ``seed`` is not an int.
+        ValueError: If ``n < 1`` or ``seed < 0``.
+
+    Example:
+        >>> s = EpochSampler(5, seed=0)
+        >>> first, second = list(s), list(s)
+        >>> s.set_epoch(0)
+        >>> list(s) == first, first != second
+        (True, True)
+    """
+
+    def __init__(self, n: int, seed: int) -> None:
+        self.n = check_int(n, "n", minimum=1)
+        self.seed = check_int(seed, "seed", minimum=0)
+        self.epoch = 0
+
+    def set_epoch(self, epoch: int) -> None:
+        """Make the next pass draw epoch ``epoch``'s order (an int >= 0)."""
+        self.epoch = check_int(epoch, "epoch", minimum=0)
+
+    def __len__(self) -> int:
+        return self.n
+
+    def __iter__(self) -> Iterator[int]:
+        state = np.random.SeedSequence([self.seed, self.epoch]).generate_state(2)
+        g = torch.Generator().manual_seed(int(state[0]) << 32 | int(state[1]))
+        self.epoch += 1
+        return iter(torch.randperm(self.n, generator=g).tolist())
 
 
 @dataclass
@@ -79,8 +176,9 @@ def make_loader(
         x: Inputs, shape ``(N, ...)``.
         y: Targets, shape ``(N, ...)``.
         batch_size: Examples per mini-batch (the last batch may be smaller).
-        shuffle: Reshuffle at every epoch.
-        seed: Seed of the shuffling generator; required when ``shuffle`` is true.
+        shuffle: Reshuffle at every epoch, through an :class:`EpochSampler`: epoch ``e``'s order
+            depends on ``(seed, e)`` only (see the module's *Data order*).
+        seed: Seed of the shuffling; required when ``shuffle`` is true.
 
     Raises:
         ValueError: If ``x`` and ``y`` differ in length, ``batch_size < 1``, or ``shuffle`` is set
@@ -100,12 +198,11 @@ def make_loader(
     check_int(batch_size, "batch_size", minimum=1)
     if shuffle and seed is None:
         raise ValueError("seed must be given when shuffle=True, so that the order is repeatable")
-    generator = torch.Generator().manual_seed(seed) if seed is not None else None
+    if seed is not None:
+        check_int(seed, "seed", minimum=0)
+    sampler = EpochSampler(len(x), seed) if shuffle else None  # type: ignore[arg-type]
     return torch.utils.data.DataLoader(
-        torch.utils.data.TensorDataset(x, y),
-        batch_size=batch_size,
-        shuffle=shuffle,
-        generator=generator,
+        torch.utils.data.TensorDataset(x, y), batch_size=batch_size, sampler=sampler
     )
 
 
@@ -140,33 +237,41 @@ def evaluate(
         ``{"loss": ..., name: ...}``: size-weighted means over every example.
 
     Raises:
-        ValueError: If ``loader`` yields no batches.
+        ValueError: If ``loader`` yields no batches, or a float output and a float target differ
+            in shape.
     """
     _check_loader(loader, "loader")
-    device = _resolve_device(model, device)
-    was_training = model.training
-    model.eval()
+    device = resolve_device(device, model)
     totals: dict[str, float] = {"loss": 0.0, **{k: 0.0 for k in (metrics or {})}}
     count = 0
-    for xb, yb in loader:
-        xb, yb = xb.to(device), yb.to(device)
-        out = model(xb)
-        n = len(xb)
-        totals["loss"] += float(loss_fn(out, yb)) * n
-        for name, fn in (metrics or {}).items():
-            totals[name] += float(fn(out, yb)) * n
-        count += n
-    model.train(was_training)
+    with eval_mode(model):
+        for xb, yb in loader:
+            xb, yb = xb.to(device), yb.to(device)
+            out = model(xb)
+            _check_output_target(out, yb)
+            n = len(xb)
+            totals["loss"] += float(loss_fn(out, yb)) * n
+            for name, fn in (metrics or {}).items():
+                totals[name] += float(fn(out, yb)) * n
+            count += n
     if count == 0:
         raise ValueError("loader is empty: it yields no batches")
     return {k: v / count for k, v in totals.items()}
 
 
-def _resolve_device(model: nn.Module, device: torch.device | str | None) -> torch.device:
-    if device is not None:
-        return torch.device(device)
-    first = next(model.parameters(), None)
-    return first.device if first is not None else torch.device("cpu")
+def _check_output_target(output: torch.Tensor, target: torch.Tensor) -> None:
+    """Refuse the silent broadcast of a float output against a float target of another shape.
+
+    An elementwise loss such as ``F.mse_loss`` given outputs ``(N, 1)`` and targets ``(N,)``
+    broadcasts them to ``(N, N)`` and trains on every pair (torch only warns). Class-index targets
+    (integer dtype) are left alone: cross-entropy takes ``(N, C)`` against ``(N,)`` by design.
+    """
+    if output.is_floating_point() and target.is_floating_point() and output.shape != target.shape:
+        raise ValueError(
+            f"model output and target must have the same shape for an elementwise loss, got "
+            f"{tuple(output.shape)} and {tuple(target.shape)}: reshape the target (e.g. "
+            f"y.view(-1, 1)) or the output, or an MSE loss would broadcast them"
+        )
 
 
 def fit(
@@ -179,7 +284,7 @@ def fit(
     *,
     device: torch.device | str | None = None,
     metrics: Mapping[str, Metric] | None = None,
-    progress: bool = True,
+    progress: bool = False,
     eval_train: bool = False,
     keep_best: bool = False,
 ) -> History:
@@ -198,7 +303,8 @@ def fit(
         device: Where to train; defaults to the device of the model's first parameter.
         metrics: Optional ``{name: fn(output, y) -> batch mean}``, recorded as ``train_<name>``
             (running mean, like ``train_loss``) and ``val_<name>``.
-        progress: Show a ``tqdm.auto`` bar over epochs.
+        progress: Show a ``tqdm.auto`` bar over epochs (off by default; notebooks pass their
+            ``PROGRESS`` parameter).
         eval_train: Also evaluate the whole training set in eval mode after each epoch
             (``History.train_eval_loss``), to separate *when* from *how* the loss is measured.
         keep_best: Early stopping after the fact: keep a copy of the weights of the epoch with the
@@ -210,8 +316,11 @@ def fit(
         The :class:`History` of the run.
 
     Raises:
-        ValueError: If ``epochs < 1`` or a loader yields no batches.
+        ValueError: If ``epochs < 1``, a loader yields no batches, or a float output and a float
+            target differ in shape (an elementwise loss would broadcast them).
         TypeError: If ``epochs`` is not an ``int``.
+        NonFiniteLossError: If a training loss becomes NaN or infinite; the message names the
+            step.
 
     Example:
         >>> _ = torch.manual_seed(0)
@@ -226,7 +335,7 @@ def fit(
     check_int(epochs, "epochs", minimum=1)
     _check_loader(train_loader, "train_loader")
     _check_loader(val_loader, "val_loader")
-    device = _resolve_device(model, device)
+    device = resolve_device(device, model)
     model.to(device)
     metrics = dict(metrics or {})
     history = History()
@@ -235,19 +344,23 @@ def fit(
         history.metrics[f"val_{name}"] = []
 
     bar = tqdm(range(epochs), desc="epochs", disable=not progress, leave=False)
-    for _ in bar:
+    for epoch in bar:
+        sampler = getattr(train_loader, "sampler", None)
+        if hasattr(sampler, "set_epoch"):
+            sampler.set_epoch(epoch)  # the order of epoch e depends on (seed, e) only
         model.train()
         total, count, iters = 0.0, 0, 0
         metric_totals = {name: 0.0 for name in metrics}
         for xb, yb in train_loader:
             xb, yb = xb.to(device), yb.to(device)
             out = model(xb)
+            _check_output_target(out, yb)
             loss = loss_fn(out, yb)
+            value = check_finite_loss(loss.detach(), "loss", step=len(history.iter_loss))
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
             n = len(xb)
-            value = float(loss.detach())
             history.iter_loss.append(value)
             total += value * n
             count += n
@@ -300,3 +413,43 @@ def accuracy(output: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
             f"output and target must have the same batch size, got {len(output)} and {len(target)}"
         )
     return (output.argmax(dim=1) == target).float().mean()
+
+
+def moving_average(values: Sequence[float] | np.ndarray | torch.Tensor, window: int) -> np.ndarray:
+    """Mean of each run of ``window`` consecutive values (the course's one smoothing of curves).
+
+    Entry ``i`` of the result is the mean of ``values[i : i + window]``, so the result is
+    ``window - 1`` shorter than the input and entry ``i`` belongs at position ``i + window - 1``
+    (the last value it has seen) on a step axis.
+
+    Args:
+        values: A 1-D sequence of numbers.
+        window: Length of each run, between 1 and ``len(values)``.
+
+    Returns:
+        A float64 NumPy array of length ``len(values) - window + 1``.
+
+    Raises:
+        TypeError: If ``window`` is not an int.
+        ValueError: If ``values`` is not 1-D or not finite, or ``window`` is outside
+            ``[1, len(values)]``.
+
+    Example:
+        >>> moving_average([1.0, 2.0, 3.0, 4.0], 2)
+        array([1.5, 2.5, 3.5])
+    """
+    if isinstance(values, torch.Tensor):
+        values = values.detach().cpu().numpy()
+    try:
+        arr = np.asarray(values, dtype=np.float64)
+    except (TypeError, ValueError) as err:
+        raise TypeError(
+            f"values must be a 1-D sequence of numbers, got {type(values).__name__}"
+        ) from err
+    if arr.ndim != 1:
+        raise ValueError(f"values must be 1-D, got shape {arr.shape}")
+    check_int(window, "window", minimum=1)
+    if window > len(arr):
+        raise ValueError(f"window must be <= len(values) = {len(arr)}, got {window}")
+    csum = np.concatenate(([0.0], np.cumsum(arr)))  # (N + 1,)
+    return (csum[window:] - csum[:-window]) / window

@@ -8,7 +8,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import torch
 
-from companion.training import History
+from companion.core.training import History
 
 __all__ = ["plot_curves", "plot_history", "show_images"]
 
@@ -22,7 +22,7 @@ def plot_history(
     ``val_loss`` at the epoch's end, which is when each is measured.
 
     Args:
-        history: What :func:`companion.training.fit` returned.
+        history: What :func:`companion.core.training.fit` returned.
         ax: Axes to draw into; a new figure if ``None``.
         title: Optional title.
 
@@ -31,7 +31,7 @@ def plot_history(
     """
     if not isinstance(history, History):
         raise TypeError(
-            f"history must be a companion.training.History, got {type(history).__name__}"
+            f"history must be a companion.core.training.History, got {type(history).__name__}"
         )
     if ax is None:
         _, ax = plt.subplots(figsize=(5, 3.2))

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import torch
 
-from companion.checks import check_number, check_pair, check_tensor
+from companion.core.checks import check_number, check_pair, check_tensor
 
 __all__ = ["gaussian_heatmaps"]
 

@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 
 import torch
 
-from companion.checks import check_int, check_tensor
+from companion.core.checks import check_int, check_tensor
 
 __all__ = ["SPECIAL_TOKENS", "WordTokenizer", "split_words"]
 

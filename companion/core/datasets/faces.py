@@ -1,8 +1,4 @@
-"""Every data set the course uses, made or loaded offline, seeded and vectorised.
-
-This module is the single home of the course's data makers; chapters import from here. Nothing is
-downloaded: data are either generated from a seed or ship inside an installed package.
-"""
+"""Cartoon faces with five landmarks and their heatmaps (weight-decay and soft-argmax chapters)."""
 
 from __future__ import annotations
 
@@ -10,76 +6,10 @@ from dataclasses import dataclass
 
 import torch
 
-from companion.checks import check_int, check_number
+from companion.core.checks import check_int, check_number, check_pair
+from companion.core.heatmaps import gaussian_heatmaps
 
-__all__ = ["LANDMARK_NAMES", "Landmarks", "Split", "digits", "landmarks", "pydoc_corpus"]
-
-
-@dataclass(frozen=True)
-class Split:
-    """A train/validation/test split of inputs ``x_*`` and targets ``y_*`` (first dimension N)."""
-
-    x_train: torch.Tensor
-    y_train: torch.Tensor
-    x_val: torch.Tensor
-    y_val: torch.Tensor
-    x_test: torch.Tensor
-    y_test: torch.Tensor
-
-
-def digits(
-    *,
-    seed: int = 0,
-    val_fraction: float = 0.2,
-    test_fraction: float = 0.2,
-    flatten: bool = True,
-) -> Split:
-    """scikit-learn's bundled handwritten digits (1,797 images of 8×8 pixels, 10 classes), split.
-
-    The pixel values (0..16 in the source) are scaled to ``[0, 1]``. The split is a seeded random
-    permutation, so the same ``seed`` always gives the same split.
-
-    Args:
-        seed: Seed of the permutation that makes the split.
-        val_fraction: Fraction of the examples in the validation set, in ``(0, 1)``.
-        test_fraction: Fraction in the test set, in ``[0, 1)``; the two fractions sum to < 1.
-        flatten: Return inputs of shape ``(N, 64)``; otherwise ``(N, 1, 8, 8)`` images.
-
-    Returns:
-        A :class:`Split` with float32 inputs and int64 class labels ``(N,)``.
-
-    Raises:
-        ValueError: If a fraction is outside its range or the two leave no training data.
-
-    Example:
-        >>> d = digits()
-        >>> d.x_train.shape, d.y_train.dtype, float(d.x_train.max()) <= 1.0
-        (torch.Size([1079, 64]), torch.int64, True)
-    """
-    from sklearn.datasets import load_digits  # ships with scikit-learn: no download
-
-    check_int(seed, "seed", minimum=0)
-    check_number(
-        val_fraction, "val_fraction", low=0, high=1, low_inclusive=False, high_inclusive=False
-    )
-    check_number(test_fraction, "test_fraction", low=0, high=1, high_inclusive=False)
-    if val_fraction + test_fraction >= 1:
-        raise ValueError(
-            f"val_fraction + test_fraction must be < 1, got {val_fraction} + {test_fraction}"
-        )
-    bunch = load_digits()
-    x = torch.tensor(bunch.data, dtype=torch.float32) / 16.0  # (N, 64), in [0, 1]
-    y = torch.tensor(bunch.target, dtype=torch.int64)  # (N,)
-    if not flatten:
-        x = x.view(-1, 1, 8, 8)  # (N, 64) -> (N, 1, 8, 8)
-    n = len(x)
-    perm = torch.randperm(n, generator=torch.Generator().manual_seed(seed))
-    n_val, n_test = round(val_fraction * n), round(test_fraction * n)
-    val, test, train = perm[:n_val], perm[n_val : n_val + n_test], perm[n_val + n_test :]
-    return Split(x[train], y[train], x[val], y[val], x[test], y[test])
-
-
-# --- Landmark images and their heatmaps (weight-decay and soft-argmax chapters) -----------------
+__all__ = ["LANDMARK_NAMES", "Landmarks", "landmarks"]
 
 LANDMARK_NAMES = ("left eye", "right eye", "nose", "mouth left", "mouth right")
 # Where each landmark sits on a face of radius 1 centred at the origin, (x, y) with y pointing down.
@@ -99,7 +29,7 @@ class Landmarks:
     Attributes:
         images: ``(N, 1, H, W)`` float images, roughly in ``[0, 1]`` plus pixel noise.
         points: ``(N, K, 2)`` landmark positions as ``(x, y)`` pixel coordinates (x = column,
-            y = row, pixel centres at integers; see :mod:`companion.heatmaps`), sub-pixel.
+            y = row, pixel centres at integers; see :mod:`companion.core.heatmaps`), sub-pixel.
         heatmaps: ``(N, K, H, W)`` Gaussian heatmaps of ``points`` with peak 1 and width ``sigma``.
     """
 
@@ -141,9 +71,6 @@ def landmarks(
         >>> data.images.shape, data.points.shape, data.heatmaps.shape
         (torch.Size([4, 1, 32, 32]), torch.Size([4, 5, 2]), torch.Size([4, 5, 32, 32]))
     """
-    from companion.checks import check_pair
-    from companion.heatmaps import gaussian_heatmaps
-
     check_int(n, "n", minimum=1)
     height, width = check_pair(size, "size")
     if min(height, width) < 16:
@@ -189,32 +116,3 @@ def landmarks(
     image = image + noise * torch.randn(image.shape, generator=g)
     heatmaps = gaussian_heatmaps(points, (height, width), sigma=sigma)  # (N, K, H, W)
     return Landmarks(image.unsqueeze(1), points, heatmaps)  # images (N, H, W) -> (N, 1, H, W)
-
-
-def pydoc_corpus() -> list[str]:
-    """Python's own reference documentation as plain English text, one string per topic.
-
-    The text ships with CPython in ``pydoc_data.topics`` (what ``help("assert")`` prints): about 80
-    topics of the language reference, some 430,000 characters. Heading underlines (lines made only
-    of ``*``, ``=``, ``-``, ``~``, ``^``, ``+`` or ``#``) are dropped, every other line is kept
-    (code examples and grammar rules included) and whitespace is collapsed to single spaces. Topics
-    come sorted by name, so the result is the same on every run of the same Python version.
-
-    Returns:
-        A list of strings, one per topic.
-
-    Example:
-        >>> docs = pydoc_corpus()
-        >>> len(docs) > 50, docs[0][:22]
-        (True, 'The "assert" statement')
-    """
-    import re
-    from pydoc_data.topics import topics  # ships with CPython: no download
-
-    underline = re.compile(r"[*=\-~^+#]+")
-    docs = []
-    for name in sorted(topics):
-        lines = (line.strip() for line in topics[name].splitlines())
-        text = " ".join(ln for ln in lines if ln and not underline.fullmatch(ln))
-        docs.append(" ".join(text.split()))  # collapse runs of whitespace
-    return docs

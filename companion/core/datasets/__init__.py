@@ -1,0 +1,12 @@
+"""Every data set the course uses, made or loaded offline, seeded and vectorised.
+
+This package is the single home of the course's data makers; chapters import from here
+(``from companion.core.datasets import digits``). Nothing is downloaded: data are either generated
+from a seed or ship inside an installed package. One module per data set.
+"""
+
+from companion.core.datasets.corpus import pydoc_corpus
+from companion.core.datasets.digits import Split, digits
+from companion.core.datasets.faces import LANDMARK_NAMES, Landmarks, landmarks
+
+__all__ = ["LANDMARK_NAMES", "Landmarks", "Split", "digits", "landmarks", "pydoc_corpus"]
