@@ -1,4 +1,6 @@
-"""Figure helpers that several chapters share. Chapter-specific figures live in the notebooks."""
+"""Presentation helpers that several chapters share: figures, and numbers glued into the prose.
+
+Chapter-specific figures live in the notebooks."""
 
 from __future__ import annotations
 
@@ -10,7 +12,41 @@ import torch
 
 from companion.core.training import History
 
-__all__ = ["plot_curves", "plot_history", "show_images"]
+__all__ = ["glue", "plot_curves", "plot_history", "show_images"]
+
+
+def glue(name: str, value: object) -> object:
+    """Make a computed value available to the prose as ``{glue:text}`name:.2f```, and return it.
+
+    In the book build (myst-nb installed) this is ``myst_nb.glue(name, value, display=False)``: the
+    number appears in the text after the cell that computed it, never typed by hand. Where myst-nb
+    is absent (Colab), it does nothing but return ``value``, so a notebook runs anywhere.
+
+    Args:
+        name: The key used in the markdown, a Python identifier such as ``"sobel_error"``.
+        value: The value; floats and ints format with a spec (``:.3f``, ``:,``).
+
+    Returns:
+        ``value``, unchanged.
+
+    Raises:
+        TypeError: If ``name`` is not a string.
+        ValueError: If ``name`` is not an identifier.
+
+    Example:
+        >>> glue("error_px", 0.25)
+        0.25
+    """
+    if not isinstance(name, str):
+        raise TypeError(f"name must be a str, got {type(name).__name__}")
+    if not name.isidentifier():
+        raise ValueError(f"name must be an identifier such as 'sobel_error', got {name!r}")
+    try:
+        from myst_nb import glue as myst_glue
+    except ImportError:  # Colab or a plain Jupyter install: nothing to glue into
+        return value
+    myst_glue(name, value, display=False)
+    return value
 
 
 def plot_history(
