@@ -160,3 +160,30 @@ def test_fit_and_evaluate_refuse_the_n_by_n_broadcast():
     # class-index targets are fine: cross-entropy takes (N, C) against (N,)
     labels = make_loader(x, torch.tensor([0, 1, 0, 1, 0, 1]), batch_size=3)
     evaluate(nn.Linear(2, 2), labels, nn.functional.cross_entropy)
+
+
+def test_broadcast_is_refused_before_any_step():
+    x, y = torch.randn(6, 2), torch.randn(6)
+    loader = make_loader(x, y, batch_size=3)
+    model = nn.Linear(2, 1)
+    before = [p.detach().clone() for p in model.parameters()]
+    opt = torch.optim.SGD(model.parameters(), lr=0.1)
+    with pytest.raises(ValueError, match="same shape"):
+        fit(model, loader, loader, nn.functional.mse_loss, opt, epochs=1)
+    assert all(torch.equal(a, b) for a, b in zip(before, model.parameters(), strict=True))
+
+
+def test_keep_best_keeps_the_best_epoch_not_the_last():
+    # Gradient descent past its stability limit: the error grows by 1.4x per step, so the best
+    # val_loss is the first epoch's and the last epoch is the worst.
+    x = torch.linspace(-1, 1, 8).view(-1, 1)  # (N,) -> (N, 1)
+    y = 2 * x
+    loader = make_loader(x, y, batch_size=8)
+    model = nn.Linear(1, 1, bias=False)
+    nn.init.zeros_(model.weight)
+    lr = 1.2 / float((x**2).mean())
+    opt = torch.optim.SGD(model.parameters(), lr=lr)
+    h = fit(model, loader, loader, nn.functional.mse_loss, opt, epochs=3, keep_best=True)
+    assert h.best_epoch == 0 and h.val_loss[2] > h.val_loss[0]
+    model.load_state_dict(h.best_state)
+    assert evaluate(model, loader, nn.functional.mse_loss)["loss"] == pytest.approx(h.val_loss[0])
