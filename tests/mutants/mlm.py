@@ -1,0 +1,89 @@
+"""Mutants of companion/mlm.py: BERT's corruption, the MLM loss, the tied model, training, scoring."""
+
+TARGET = "companion/mlm.py"
+TESTS = ["tests/test_mlm.py"]
+MUTANTS = [
+    (
+        "all-positions loss trains on the selected positions only",
+        "            loss = mlm_loss(logits, ordinary)\n",
+        "            loss = mlm_loss(logits, labels)\n",
+    ),
+    (
+        "the all-positions loss also skips the [MASK] positions (targets read from the corrupted ids)",
+        "ordinary = torch.where(torch.isin(ids, special_ids), ignore, ids)  # (B, T)",
+        "ordinary = torch.where(torch.isin(masked, special_ids), ignore, ids)  # (B, T)",
+    ),
+    (
+        "the unselected part of the all-positions loss averages in the special positions",
+        "float(nll[(ordinary != IGNORE_INDEX) & ~chosen].mean())",
+        "float(nll[~chosen].mean())",
+    ),
+    (
+        "masking fractions swapped: 10% [MASK], 80% random",
+        "    to_mask = selected & (how < mask_fraction)\n"
+        "    to_random = selected & (how >= mask_fraction) & (how < mask_fraction + random_fraction)",
+        "    to_mask = selected & (how < random_fraction)\n"
+        "    to_random = selected & (how >= random_fraction) & (how < mask_fraction + random_fraction)",
+    ),
+    (
+        "special tokens can be selected",
+        "selected = (_rand(input_ids.shape, generator, device) < mlm_probability) & ~torch.isin(\n"
+        "        input_ids, special_ids\n    )",
+        "selected = _rand(input_ids.shape, generator, device) < mlm_probability",
+    ),
+    (
+        "random replacements drawn from the whole vocabulary, special ids included",
+        "random_ids = ordinary[_randint(len(ordinary), input_ids.shape, generator, device)]",
+        "random_ids = _randint(vocab_size, input_ids.shape, generator, device).to(input_ids.dtype)",
+    ),
+    (
+        "every position gets its original id as label (nothing ignored)",
+        "labels = torch.where(selected, input_ids, torch.full_like(input_ids, IGNORE_INDEX))",
+        "labels = input_ids.clone()",
+    ),
+    (
+        "the MLM loss is a mean of per-row means",
+        "return -picked.sum() / counted.sum()",
+        "return -(picked.sum(dim=1) / counted.sum(dim=1).clamp_min(1)).mean()",
+    ),
+    (
+        "the MLM loss divides by every position, not the counted ones (mask after the mean)",
+        "return -picked.sum() / counted.sum()",
+        "return -picked.mean()",
+    ),
+    (
+        "the output layer is not tied to the input embedding",
+        "        self.decoder.weight = self.token_embedding.weight  # tied: one Parameter, one storage\n",
+        "",
+    ),
+    (
+        "attention looks at [PAD] positions",
+        "return self.encoder(x, src_key_padding_mask=padding)",
+        "return self.encoder(x)",
+    ),
+    (
+        "warm-up off by one: the first step has learning rate 0",
+        "            return (step + 1) / warm",
+        "            return step / warm",
+    ),
+    (
+        "no decay after the warm-up although config.decay is True",
+        "if config.decay else 1.0",
+        "if False else 1.0",
+    ),
+    (
+        "a random draw that hits the original token counts as random, not kept",
+        "    out[selected & (masked_ids == input_ids)] = KEPT\n",
+        "",
+    ),
+    (
+        "mlm_accuracy scores the model in training mode (dropout on)",
+        "    model.eval()\n    correct",
+        "    correct",
+    ),
+    (
+        "each training step reuses the corruption of the first (static masking, same draws)",
+        "            generator=g,\n        )\n        if loss_on",
+        "            generator=torch.Generator(device=device).manual_seed(seed),\n        )\n        if loss_on",
+    ),
+]
