@@ -86,6 +86,15 @@ def check_tensor(
 def check_same_shape(a: torch.Tensor, a_name: str, b: torch.Tensor, b_name: str) -> None:
     """Check that two tensors have exactly the same shape (no broadcasting).
 
+    Args:
+        a: The first tensor.
+        a_name: Its argument's name, used in the error message.
+        b: The second tensor.
+        b_name: Its argument's name.
+
+    Returns:
+        ``None``; the call only raises.
+
     Raises:
         ValueError: If the shapes differ; the message names both arguments.
 
@@ -162,6 +171,14 @@ def _interval(low: float, high: float, low_inc: bool, high_inc: bool) -> str:
 def check_int(value: object, name: str, *, minimum: int | None = None) -> int:
     """Check that ``value`` is a Python integer, at least ``minimum``.
 
+    Args:
+        value: The object to check.
+        name: The argument's name, used in the error message.
+        minimum: The smallest allowed value, or ``None`` for none.
+
+    Returns:
+        ``value`` itself.
+
     Raises:
         TypeError: If ``value`` is not an ``int`` (``bool`` is rejected).
         ValueError: If ``value < minimum``.
@@ -181,6 +198,13 @@ def check_int(value: object, name: str, *, minimum: int | None = None) -> int:
 
 def check_pair(value: object, name: str) -> tuple[int, int]:
     """Check that ``value`` is a pair of positive ints such as ``size=(H, W)``.
+
+    Args:
+        value: The object to check.
+        name: The argument's name, used in the error message.
+
+    Returns:
+        The pair as a tuple of two ints.
 
     Raises:
         TypeError: If ``value`` is not a sequence of two ints.

@@ -180,6 +180,9 @@ def make_loader(
             depends on ``(seed, e)`` only (see the module's *Data order*).
         seed: Seed of the shuffling; required when ``shuffle`` is true.
 
+    Returns:
+        A ``DataLoader`` of ``(x, y)`` batches.
+
     Raises:
         ValueError: If ``x`` and ``y`` differ in length, ``batch_size < 1``, or ``shuffle`` is set
             without a ``seed``.
