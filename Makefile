@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: book test install lint unit notebooks browser clean seeds
+.PHONY: book test install lint unit notebooks browser clean seeds mutate
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -45,6 +45,11 @@ browser: install
 ## make seeds NB=book/x.ipynb: run one notebook with seeds 0, 1 and 2 (the margins must hold for all).
 seeds: install
 	$(BIN)/python tests/run_seeds.py $(NB)
+
+## make mutate [MODULES="mlm core_training"]: break the code once per hand-written mutant
+## (tests/mutants/) and check that the tests catch it. Not part of CI: a few minutes per module.
+mutate: install
+	OMP_NUM_THREADS=1 $(BIN)/python tests/mutate.py $(MODULES)
 
 clean:
 	rm -rf _build
