@@ -259,7 +259,7 @@ def pearson_loss(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         >>> pearson_loss(torch.tensor([1.0, 2.0, 4.0]), torch.tensor([10.0, 20.0, 40.0]))
         tensor(-1.0000)
         >>> pearson_loss(torch.tensor([1.0, 2.0, 4.0]), torch.tensor([3.0, 2.0, 3.0]))
-        tensor(0.1890)
+        tensor(-0.1890)
     """
     check_tensor(pred, "pred", ndim=1, dims="(B,)", floating=True)
     check_tensor(target, "target", ndim=1, dims="(B,)", floating=True)
