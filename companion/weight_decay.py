@@ -21,7 +21,7 @@ Convention:
     the learning rate). Both decay *every* parameter they are given, biases and batch-norm scales
     included, as PyTorch does unless the caller passes parameter groups.
     The heatmap loss is ``"mean"`` (PyTorch's ``mse_loss`` default: mean over B, K, H and W) or
-    ``"sum"`` (sum over K, H, W, mean over B); :class:`Run` always reports it per pixel.
+    ``"sum"`` (sum over K, H, W, mean over B); :class:`HeatmapHistory` always reports it per pixel.
 """
 
 from __future__ import annotations
@@ -35,16 +35,18 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from companion.core.checks import check_int, check_number, check_same_shape, check_tensor
+from companion.core.device import seeded
+from companion.core.training import check_finite_loss
 
 __all__ = [
     "ADAM_BETAS",
     "ADAM_EPS",
-    "DEFAULTS",
     "AdamL2",
     "AdamW",
-    "Defaults",
+    "HeatmapHistory",
     "Hourglass",
-    "Run",
+    "LayerProbe",
+    "WeightDecayConfig",
     "best_constant_loss",
     "heatmap_loss",
     "losses_along_line",
@@ -56,8 +58,8 @@ ADAM_EPS = 1e-8  # Kingma & Ba 2015, Algorithm 1
 
 
 @dataclass(frozen=True)
-class Defaults:
-    """Defaults of the chapter's experiment, each with its reason.
+class WeightDecayConfig:
+    """Hyper-parameters of the chapter's experiment, each default with its reason.
 
     Attributes:
         lr: 3e-3, thirty times the asker's 1e-4. Once the L2 term dominates, Adam moves each weight
@@ -72,6 +74,18 @@ class Defaults:
             far below the effects measured.
         record_every: Record the layer diagnostics every 10 steps: fine enough to see the collapse,
             cheap enough not to slow training.
+
+    Raises:
+        ValueError: If a rate is negative or not finite, or a size is below 1.
+        TypeError: If a size is not an int.
+
+    Example:
+        >>> WeightDecayConfig().weight_decay
+        0.01
+        >>> WeightDecayConfig(width=0)
+        Traceback (most recent call last):
+        ...
+        ValueError: width must be >= 1, got 0
     """
 
     lr: float = 3e-3
@@ -80,8 +94,15 @@ class Defaults:
     batch_size: int = 8
     record_every: int = 10
 
+    def __post_init__(self) -> None:
+        check_number(self.lr, "lr", low=0, low_inclusive=False)
+        check_number(self.weight_decay, "weight_decay", low=0)
+        check_int(self.width, "width", minimum=1)
+        check_int(self.batch_size, "batch_size", minimum=1)
+        check_int(self.record_every, "record_every", minimum=1)
 
-DEFAULTS = Defaults()
+
+_DEFAULTS = WeightDecayConfig()
 
 
 # --- The two optimizers ----------------------------------------------------------------------
@@ -352,7 +373,7 @@ class Hourglass(nn.Module):
         self,
         in_channels: int = 1,
         out_channels: int = 5,
-        width: int = DEFAULTS.width,
+        width: int = _DEFAULTS.width,
         batch_norm: bool = False,
         *,
         seed: int = 0,
@@ -362,21 +383,21 @@ class Hourglass(nn.Module):
         check_int(out_channels, "out_channels", minimum=1)
         d = check_int(width, "width", minimum=1)
         check_int(seed, "seed", minimum=0)
-        self.enc0 = _Block(in_channels, d, batch_norm)  # H
-        self.enc1 = _Block(d, 2 * d, batch_norm)  # H/2
-        self.mid = _Block(2 * d, 2 * d, batch_norm)  # H/4, the bottleneck
-        self.dec1 = _Block(2 * d, d, batch_norm)  # H/2
-        self.dec0 = _Block(d, d, batch_norm)  # H
-        self.head = nn.Conv2d(d, out_channels, 1)
+        with seeded(seed):  # the initial weights depend on `seed` only
+            self.enc0 = _Block(in_channels, d, batch_norm)  # H
+            self.enc1 = _Block(d, 2 * d, batch_norm)  # H/2
+            self.mid = _Block(2 * d, 2 * d, batch_norm)  # H/4, the bottleneck
+            self.dec1 = _Block(2 * d, d, batch_norm)  # H/2
+            self.dec0 = _Block(d, d, batch_norm)  # H
+            self.head = nn.Conv2d(d, out_channels, 1)
+            for m in self.modules():
+                if isinstance(m, nn.Conv2d):
+                    # He et al. 2015: keeps the activations' scale through the ReLUs.
+                    nn.init.kaiming_normal_(m.weight, nonlinearity="relu")
+                    if m.bias is not None:
+                        nn.init.zeros_(m.bias)
         self.pool = nn.MaxPool2d(2)
         self.up = nn.Upsample(scale_factor=2, mode="nearest")
-        g = torch.Generator().manual_seed(seed)
-        for m in self.modules():
-            if isinstance(m, nn.Conv2d):
-                # He et al. 2015: keeps the activations' scale through the ReLUs.
-                nn.init.kaiming_normal_(m.weight, nonlinearity="relu", generator=g)
-                if m.bias is not None:
-                    nn.init.zeros_(m.bias)
         # The head starts at zero: the untrained network predicts the empty heatmap, and every
         # run compared in the chapter starts from the same, input-independent prediction.
         nn.init.zeros_(self.head.weight)
@@ -398,7 +419,7 @@ class Hourglass(nn.Module):
 
 
 @dataclass(frozen=True)
-class Run:
+class HeatmapHistory:
     """What :func:`train_heatmaps` recorded.
 
     Attributes:
@@ -433,12 +454,155 @@ class Run:
     output_std: torch.Tensor
 
 
-def _weight_layers(model: nn.Module) -> list[tuple[str, nn.Parameter]]:
-    return [
-        (name.removesuffix(".weight"), p)
-        for name, p in model.named_parameters()
-        if name.endswith("weight")
-    ]
+class LayerProbe:
+    """Watches a model during training and records what the weight decay does to each layer.
+
+    Used as a context manager, it registers a forward hook on every ReLU while the block runs and
+    removes the hooks when it ends. Set :attr:`watching` to ``True`` before a forward pass whose
+    dead units should be counted; after the backward pass (and before the optimizer step),
+    :meth:`record` stores per layer the ratio of the L2 term ``λ·w`` to the data gradient, the
+    weight norm, the fraction of dead ReLU channels and how much the output varies across the
+    batch. λ is read from the optimizer's parameter groups (0 for a group without
+    ``weight_decay``).
+
+    Args:
+        model: The network; its weight layers are the parameters whose names end in ``weight``.
+        optimizer: The optimizer that trains ``model``.
+
+    Raises:
+        TypeError: If ``model`` is not an ``nn.Module`` or ``optimizer`` not a
+            ``torch.optim.Optimizer``.
+
+    Example:
+        >>> net = Hourglass(width=4)
+        >>> opt = AdamL2(net.parameters(), weight_decay=0.1)
+        >>> with LayerProbe(net, opt) as probe:
+        ...     probe.watching = True
+        ...     pred = net(torch.rand(2, 1, 16, 16))
+        ...     heatmap_loss(pred, torch.rand(2, 5, 16, 16)).backward()
+        ...     probe.record(0, pred)
+        >>> probe.layers[2], len(probe.ratio[0]), len(probe.dead[0])
+        ('mid.0', 6, 5)
+    """
+
+    def __init__(self, model: nn.Module, optimizer: torch.optim.Optimizer) -> None:
+        if not isinstance(model, nn.Module):
+            raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
+        if not isinstance(optimizer, torch.optim.Optimizer):
+            raise TypeError(
+                f"optimizer must be a torch.optim.Optimizer, got {type(optimizer).__name__}"
+            )
+        self.model = model
+        self.weights = [
+            (name.removesuffix(".weight"), p)
+            for name, p in model.named_parameters()
+            if name.endswith("weight")
+        ]
+        self.decay_of = {
+            p: float(group.get("weight_decay", 0.0))
+            for group in optimizer.param_groups
+            for p in group["params"]
+        }
+        self.relus = [(n, m) for n, m in model.named_modules() if isinstance(m, nn.ReLU)]
+        self.watching = False  # count dead units in the next forward pass?
+        self.alive: dict[str, torch.Tensor] = {}  # per ReLU, (C,) True where a channel fired
+        self.steps: list[int] = []
+        self.ratio: list[list[float]] = []
+        self.weight_norm: list[list[float]] = []
+        self.dead: list[list[float]] = []
+        self.output_std: list[float] = []
+        self._handles: list[torch.utils.hooks.RemovableHandle] = []
+
+    @property
+    def layers(self) -> tuple[str, ...]:
+        """Names of the weight layers."""
+        return tuple(n for n, _ in self.weights)
+
+    def _hook(self, name: str) -> Callable[[nn.Module, tuple, torch.Tensor], None]:
+        def hook(_module: nn.Module, _inp: tuple, out: torch.Tensor) -> None:
+            if self.watching:
+                self.alive[name] = (out.detach() > 0).any(dim=(0, 2, 3))  # (B, C, H, W) -> (C,)
+
+        return hook
+
+    def __enter__(self) -> LayerProbe:
+        self._handles = [m.register_forward_hook(self._hook(n)) for n, m in self.relus]
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for handle in self._handles:
+            handle.remove()
+        self._handles = []
+
+    @torch.no_grad()
+    def penalty(self) -> float:
+        """``λ/2·‖w‖²`` summed over every parameter the optimizer decays."""
+        return sum(0.5 * lam * float(p.pow(2).sum()) for p, lam in self.decay_of.items() if lam)
+
+    @torch.no_grad()
+    def record(self, step: int, pred: torch.Tensor) -> None:
+        """Store the diagnostics of ``step`` from the current weights, gradients and ``pred``.
+
+        Args:
+            step: The step being recorded (0-based).
+            pred: The watched forward pass's output ``(B, K, H, W)``.
+
+        Raises:
+            ValueError: If no forward pass was watched since the probe was entered.
+        """
+        if len(self.alive) != len(self.relus):
+            raise ValueError("record needs a forward pass run with watching = True first")
+        self.steps.append(step)
+        self.ratio.append(
+            [
+                float(self.decay_of.get(p, 0.0) * p.norm() / p.grad.norm().clamp_min(1e-30))
+                for _, p in self.weights
+            ]
+        )
+        self.weight_norm.append([float(p.norm()) for _, p in self.weights])
+        self.dead.append([1.0 - float(self.alive[n].float().mean()) for n, _ in self.relus])
+        self.output_std.append(float(pred.std(dim=0).mean()))  # (B, K, H, W) -> ()
+
+    def history(
+        self, loss: torch.Tensor, constant_loss: torch.Tensor, penalty: torch.Tensor
+    ) -> HeatmapHistory:
+        """The per-step curves (recorded by the caller) and this probe's records, as one record.
+
+        Args:
+            loss: ``(S,)`` per-pixel losses.
+            constant_loss: ``(S,)`` the best constant prediction's losses.
+            penalty: ``(S,)`` the L2 terms.
+
+        Returns:
+            A :class:`HeatmapHistory`.
+        """
+        return HeatmapHistory(
+            loss=loss,
+            constant_loss=constant_loss,
+            penalty=penalty,
+            steps=torch.tensor(self.steps, dtype=torch.int64),
+            layers=self.layers,
+            ratio=torch.tensor(self.ratio),
+            weight_norm=torch.tensor(self.weight_norm),
+            relus=tuple(n for n, _ in self.relus),
+            dead=torch.tensor(self.dead),
+            output_std=torch.tensor(self.output_std),
+        )
+
+
+def _check_training_args(
+    images: torch.Tensor, heatmaps: torch.Tensor, reduction: str, **counts: int
+) -> None:
+    check_tensor(images, "images", ndim=4, dims="(N, C, H, W)", floating=True)
+    check_tensor(heatmaps, "heatmaps", ndim=4, dims="(N, K, H, W)", floating=True)
+    if len(images) != len(heatmaps):
+        raise ValueError(
+            f"images and heatmaps must have the same length N, got {len(images)} and {len(heatmaps)}"
+        )
+    for name, value in counts.items():
+        check_int(value, name, minimum=0 if name == "seed" else 1)
+    if reduction not in ("mean", "sum"):
+        raise ValueError(f"reduction must be 'mean' or 'sum', got {reduction!r}")
 
 
 def train_heatmaps(
@@ -448,20 +612,19 @@ def train_heatmaps(
     heatmaps: torch.Tensor,
     steps: int,
     *,
-    batch_size: int = DEFAULTS.batch_size,
+    batch_size: int = _DEFAULTS.batch_size,
     seed: int = 0,
     reduction: str = "mean",
-    record_every: int = DEFAULTS.record_every,
+    record_every: int = _DEFAULTS.record_every,
     progress: bool = False,
     desc: str = "steps",
-) -> Run:
+) -> HeatmapHistory:
     """Train ``model`` on random mini-batches of pre-generated data, recording the decay's effect.
 
     Every step draws ``batch_size`` examples (with replacement, from a generator seeded by ``seed``,
-    all indices drawn up front), computes :func:`heatmap_loss`, backpropagates and steps. At steps
-    ``record_every - 1``, ``2·record_every - 1``, ... (0-based), before the update, it also records per layer the ratio of the L2 term
-    ``λ·w`` (λ read from the optimizer's parameter group, 0 if it has none) to the data gradient, the
-    weight norms, the fraction of dead ReLU channels and how much the output varies across the batch.
+    all indices drawn up front), computes :func:`heatmap_loss`, backpropagates, records, and only
+    then steps: at steps ``record_every - 1``, ``2·record_every - 1``, ... (0-based) a
+    :class:`LayerProbe` records the layer diagnostics before the update.
 
     Args:
         model: Maps ``(B, C, H, W)`` images to ``(B, K, H, W)`` heatmaps; trained in place.
@@ -478,98 +641,37 @@ def train_heatmaps(
         desc: The bar's label.
 
     Returns:
-        A :class:`Run`.
+        A :class:`HeatmapHistory`.
 
     Raises:
-        ValueError: If the data do not match, or a count is < 1.
-
-    Example:
-        >>> data_x, data_y = torch.rand(8, 1, 16, 16), torch.rand(8, 5, 16, 16)
-        >>> net = Hourglass(width=4)
-        >>> run = train_heatmaps(net, AdamL2(net.parameters()), data_x, data_y, 20, batch_size=4)
-        >>> run.loss.shape, run.ratio.shape, run.dead.shape
-        (torch.Size([20]), torch.Size([2, 6]), torch.Size([2, 5]))
+        ValueError: If the data do not match, a count is < 1 or ``reduction`` is unknown.
+        TypeError: If a count is not an int, or the data are not floating tensors.
+        companion.core.training.NonFiniteLossError: If the loss becomes NaN or infinite.
     """
-    check_tensor(images, "images", ndim=4, dims="(N, C, H, W)", floating=True)
-    check_tensor(heatmaps, "heatmaps", ndim=4, dims="(N, K, H, W)", floating=True)
-    if len(images) != len(heatmaps):
-        raise ValueError(
-            f"images and heatmaps must have the same length N, got {len(images)} and {len(heatmaps)}"
-        )
-    check_int(steps, "steps", minimum=1)
-    check_int(batch_size, "batch_size", minimum=1)
-    check_int(seed, "seed", minimum=0)
-    check_int(record_every, "record_every", minimum=1)
-    if reduction not in ("mean", "sum"):
-        raise ValueError(f"reduction must be 'mean' or 'sum', got {reduction!r}")
-
+    _check_training_args(
+        images, heatmaps, reduction, steps=steps, batch_size=batch_size, seed=seed,
+        record_every=record_every,
+    )  # fmt: skip
     g = torch.Generator().manual_seed(seed)
     index = torch.randint(len(images), (steps, batch_size), generator=g).to(images.device)
     per_pixel = heatmaps[0].numel() if reduction == "sum" else 1  # sum -> per-pixel units
-
-    layers = _weight_layers(model)
-    decay_of = {}
-    for group in optimizer.param_groups:
-        for p in group["params"]:
-            decay_of[p] = float(group.get("weight_decay", 0.0))
-    relus = [(n, m) for n, m in model.named_modules() if isinstance(m, nn.ReLU)]
-    alive: dict[str, torch.Tensor] = {}
-    watching = [False]
-
-    def watch(name: str):
-        def hook(_module: nn.Module, _inp: tuple, out: torch.Tensor) -> None:
-            if watching[0]:
-                alive[name] = (out.detach() > 0).any(dim=(0, 2, 3))  # (B, C, H, W) -> (C,)
-
-        return hook
-
-    handles = [m.register_forward_hook(watch(n)) for n, m in relus]
-    losses, penalties, const = torch.zeros(steps), torch.zeros(steps), torch.zeros(steps)
-    rec_steps, ratios, norms, deads, stds = [], [], [], [], []
-    try:
-        model.train()
+    loss, const, penalty = torch.zeros(steps), torch.zeros(steps), torch.zeros(steps)
+    model.train()
+    with LayerProbe(model, optimizer) as probe:
         for s in tqdm(range(steps), desc=desc, disable=not progress, leave=False):
-            record = (s + 1) % record_every == 0
-            watching[0] = record
+            probe.watching = (s + 1) % record_every == 0
             xb, yb = images[index[s]], heatmaps[index[s]]  # (B, C, H, W), (B, K, H, W)
             pred = model(xb)  # (B, K, H, W)
-            loss = heatmap_loss(pred, yb, reduction)
+            batch_loss = heatmap_loss(pred, yb, reduction)
+            loss[s] = check_finite_loss(batch_loss.detach(), "loss", s) / per_pixel
+            const[s] = best_constant_loss(yb)
+            penalty[s] = probe.penalty() / per_pixel
             optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            with torch.no_grad():
-                losses[s] = loss.detach() / per_pixel
-                const[s] = best_constant_loss(yb)
-                penalties[s] = (
-                    sum(0.5 * lam * float(p.pow(2).sum()) for p, lam in decay_of.items() if lam)
-                    / per_pixel
-                )
-                if record:
-                    rec_steps.append(s)
-                    ratios.append(
-                        [
-                            float(decay_of.get(p, 0.0) * p.norm() / p.grad.norm().clamp_min(1e-30))
-                            for _, p in layers
-                        ]
-                    )
-                    norms.append([float(p.norm()) for _, p in layers])
-                    deads.append([1.0 - float(alive[n].float().mean()) for n, _ in relus])
-                    stds.append(float(pred.std(dim=0).mean()))
-            optimizer.step()
-    finally:
-        for h in handles:
-            h.remove()
-    return Run(
-        loss=losses,
-        constant_loss=const,
-        penalty=penalties,
-        steps=torch.tensor(rec_steps),
-        layers=tuple(n for n, _ in layers),
-        ratio=torch.tensor(ratios),
-        weight_norm=torch.tensor(norms),
-        relus=tuple(n for n, _ in relus),
-        dead=torch.tensor(deads),
-        output_std=torch.tensor(stds),
-    )
+            batch_loss.backward()
+            if probe.watching:
+                probe.record(s, pred)  # record the weights and gradients ...
+            optimizer.step()  # ... then step
+    return probe.history(loss, const, penalty)
 
 
 @torch.no_grad()
