@@ -9,6 +9,7 @@ from companion.core.datasets.corpus import pydoc_corpus
 from companion.core.datasets.digits import Split, digits
 from companion.core.datasets.faces import LANDMARK_NAMES, Landmarks, landmarks
 from companion.core.datasets.hands import hands
+from companion.core.datasets.shapes import box_scenes
 from companion.core.datasets.sts import sts_pairs
 
-__all__ = ["LANDMARK_NAMES", "Landmarks", "Split", "digits", "hands", "landmarks", "pydoc_corpus", "sts_pairs"]
+__all__ = ["LANDMARK_NAMES", "Landmarks", "Split", "box_scenes", "digits", "hands", "landmarks", "pydoc_corpus", "sts_pairs"]
