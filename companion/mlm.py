@@ -11,7 +11,9 @@ This module is that procedure in one scroll:
 3. :class:`TinyBert` is a small BERT-style encoder whose output layer reuses the input embedding
    matrix (tied weights), so it scores every position against every word of the vocabulary.
 4. :func:`train_mlm` and :func:`mlm_accuracy` train and score such a model, with the loss on the
-   selected positions (BERT) or on every position (the variant the chapter tests).
+   selected positions (:func:`selected_positions_loss`, BERT) or on every ordinary position
+   (:func:`all_positions_loss`, the variant the chapter tests), under BERT's warm-up and decay
+   (:func:`lr_schedule`).
 
 Shapes use the book's alphabet: ``B`` batch, ``T`` tokens per row, ``V`` vocabulary, ``D`` width.
 
@@ -26,13 +28,16 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from functools import partial
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 from tqdm.auto import tqdm
 
-from companion.core.checks import check_int, check_number, check_tensor
+from companion.core.checks import check_int, check_number, check_same_shape, check_tensor
+from companion.core.device import eval_mode, resolve_device, seeded
+from companion.core.training import check_finite_loss
 
 __all__ = [
     "IGNORE_INDEX",
@@ -44,14 +49,17 @@ __all__ = [
     "RANDOM_TOKEN_FRACTION",
     "UNSELECTED",
     "MlmAccuracy",
+    "MlmConfig",
     "MlmHistory",
-    "MlmTrainConfig",
     "TinyBert",
     "TinyBertConfig",
+    "all_positions_loss",
+    "lr_schedule",
     "mask_tokens",
     "masking_outcome",
     "mlm_accuracy",
     "mlm_loss",
+    "selected_positions_loss",
     "train_mlm",
 ]
 
@@ -85,6 +93,19 @@ class TinyBertConfig:
             dropout would add noise to that comparison, so it is off.
         pad_id: Id of ``[PAD]``: attention ignores those positions.
         init_std: Standard deviation of the initial weights, BERT's ``initializer_range`` (0.02).
+
+    Raises:
+        ValueError: If a size is below 1, ``width`` does not divide by ``heads``, ``dropout`` lies
+            outside ``[0, 1)``, ``pad_id`` outside ``[0, vocab_size)`` or ``init_std`` is not > 0.
+        TypeError: If a size or ``pad_id`` is not an int.
+
+    Example:
+        >>> TinyBertConfig(vocab_size=50).width
+        64
+        >>> TinyBertConfig(vocab_size=50, width=10, heads=3)
+        Traceback (most recent call last):
+        ...
+        ValueError: width must divide by heads, got 10 and 3
     """
 
     vocab_size: int
@@ -97,10 +118,22 @@ class TinyBertConfig:
     pad_id: int = 0
     init_std: float = 0.02
 
+    def __post_init__(self) -> None:
+        check_int(self.vocab_size, "vocab_size", minimum=2)
+        for name in ("max_len", "width", "layers", "heads", "ffn"):
+            check_int(getattr(self, name), name, minimum=1)
+        if self.width % self.heads:
+            raise ValueError(f"width must divide by heads, got {self.width} and {self.heads}")
+        check_number(self.dropout, "dropout", low=0, high=1, high_inclusive=False)
+        check_int(self.pad_id, "pad_id", minimum=0)
+        if self.pad_id >= self.vocab_size:
+            raise ValueError(f"pad_id must lie in [0, {self.vocab_size}), got {self.pad_id}")
+        check_number(self.init_std, "init_std", low=0, low_inclusive=False)
+
 
 @dataclass(frozen=True)
-class MlmTrainConfig:
-    """Defaults of :func:`train_mlm`, each with the reason for its value.
+class MlmConfig:
+    """Hyper-parameters of :func:`train_mlm`, each default with the reason for its value.
 
     Attributes:
         steps: Optimizer steps. About a thousand let the tiny model (:class:`TinyBertConfig`
@@ -115,6 +148,25 @@ class MlmTrainConfig:
             constant, so that the model after ``s`` steps of a long run is the model a run of
             ``s`` steps would give: its learning curve is a curve of budgets.
         weight_decay: AdamW's decoupled weight decay, BERT's 0.01.
+        mask_prob: Share of ordinary positions selected, BERT's 15% (:data:`MASK_PROB`).
+        mask_fraction: Share of selected positions shown as ``[MASK]``, BERT's 80%
+            (:data:`MASK_TOKEN_FRACTION`); 1.0 with ``random_fraction=0`` gives a model that only
+            ever sees ``[MASK]`` where it is scored.
+        random_fraction: Share shown as a random ordinary token, BERT's 10%
+            (:data:`RANDOM_TOKEN_FRACTION`); the rest keep their token.
+
+    Raises:
+        ValueError: If a count is below 1, a rate or fraction is out of range, or
+            ``mask_fraction + random_fraction > 1``.
+        TypeError: If a count is not an int or ``decay`` not a bool.
+
+    Example:
+        >>> MlmConfig().mask_fraction, MlmConfig().random_fraction
+        (0.8, 0.1)
+        >>> MlmConfig(mask_fraction=0.95)
+        Traceback (most recent call last):
+        ...
+        ValueError: mask_fraction + random_fraction must be <= 1, got 0.95 + 0.1
     """
 
     steps: int = 1000
@@ -123,6 +175,73 @@ class MlmTrainConfig:
     warmup: float = 0.1
     decay: bool = True
     weight_decay: float = 0.01
+    mask_prob: float = MASK_PROB
+    mask_fraction: float = MASK_TOKEN_FRACTION
+    random_fraction: float = RANDOM_TOKEN_FRACTION
+
+    def __post_init__(self) -> None:
+        check_int(self.steps, "steps", minimum=1)
+        check_int(self.batch_size, "batch_size", minimum=1)
+        check_number(self.lr, "lr", low=0, low_inclusive=False)
+        check_number(self.warmup, "warmup", low=0, high=1)
+        if not isinstance(self.decay, bool):
+            raise TypeError(f"decay must be a bool, got {type(self.decay).__name__}")
+        check_number(self.weight_decay, "weight_decay", low=0)
+        check_number(
+            self.mask_prob, "mask_prob", low=0, high=1, low_inclusive=False, high_inclusive=False
+        )
+        check_number(self.mask_fraction, "mask_fraction", low=0, high=1)
+        check_number(self.random_fraction, "random_fraction", low=0, high=1)
+        if self.mask_fraction + self.random_fraction > 1:
+            raise ValueError(
+                "mask_fraction + random_fraction must be <= 1, got "
+                f"{self.mask_fraction} + {self.random_fraction}"
+            )
+
+    @property
+    def warmup_steps(self) -> int:
+        """Number of warm-up steps: ``warmup * steps``, rounded, at least 1."""
+        return max(1, round(self.warmup * self.steps))
+
+
+def lr_schedule(step: int, *, steps: int, warmup_steps: int, decay: bool = True) -> float:
+    """Multiplier of the peak learning rate at ``step`` (0-based): BERT's warm-up, then decay.
+
+    Steps ``0 .. warmup_steps - 1`` ramp up linearly, ``(step + 1) / warmup_steps``, so the first
+    step already moves and the last warm-up step uses the full rate. After the warm-up the
+    multiplier falls linearly, ``(steps - step) / (steps - warmup_steps)``, to
+    ``1 / (steps - warmup_steps)`` at the last step (0 beyond it), as BERT's
+    ``polynomial_decay`` with power 1 does; with ``decay=False`` it stays at 1.
+
+    Args:
+        step: The step, >= 0.
+        steps: Total number of steps, >= 1.
+        warmup_steps: Length of the warm-up, in ``[1, steps]``.
+        decay: Decay linearly after the warm-up.
+
+    Returns:
+        A float in ``[0, 1]``.
+
+    Raises:
+        ValueError: If a count is out of range.
+        TypeError: If a count is not an int.
+
+    Example:
+        >>> [lr_schedule(s, steps=6, warmup_steps=2) for s in range(6)]
+        [0.5, 1.0, 1.0, 0.75, 0.5, 0.25]
+        >>> [lr_schedule(s, steps=6, warmup_steps=2, decay=False) for s in range(6)]
+        [0.5, 1.0, 1.0, 1.0, 1.0, 1.0]
+    """
+    check_int(step, "step", minimum=0)
+    check_int(steps, "steps", minimum=1)
+    check_int(warmup_steps, "warmup_steps", minimum=1)
+    if warmup_steps > steps:
+        raise ValueError(f"warmup_steps must be <= steps = {steps}, got {warmup_steps}")
+    if step < warmup_steps:
+        return (step + 1) / warmup_steps
+    if not decay:
+        return 1.0
+    return max(0.0, (steps - step) / max(1, steps - warmup_steps))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -364,25 +483,32 @@ class TinyBert(nn.Module):
 
     Args:
         config: Sizes, see :class:`TinyBertConfig`.
+        seed: Seed of the initial weights (normal with ``config.init_std``, biases zero), so that
+            models compared with each other start from the same weights whatever the global
+            random state.
+
+    Raises:
+        TypeError: If ``config`` is not a :class:`TinyBertConfig` or ``seed`` not an int.
+        ValueError: If ``seed`` is negative.
 
     Example:
-        >>> model = TinyBert(TinyBertConfig(vocab_size=50))
+        >>> model = TinyBert(TinyBertConfig(vocab_size=50), seed=0)
         >>> model(torch.randint(5, 50, (2, 7))).shape
         torch.Size([2, 7, 50])
         >>> model.decoder.weight is model.token_embedding.weight
         True
     """
 
-    def __init__(self, config: TinyBertConfig) -> None:
+    def __init__(self, config: TinyBertConfig, *, seed: int = 0) -> None:
         super().__init__()
         if not isinstance(config, TinyBertConfig):
             raise TypeError(f"config must be a TinyBertConfig, got {type(config).__name__}")
-        check_int(config.vocab_size, "vocab_size", minimum=2)
-        check_int(config.max_len, "max_len", minimum=1)
-        check_int(config.heads, "heads", minimum=1)
-        if config.width % config.heads:
-            raise ValueError(f"width must divide by heads, got {config.width} and {config.heads}")
+        check_int(seed, "seed", minimum=0)
         self.config = config
+        with seeded(seed):  # the initial weights depend on `seed` only
+            self._build(config)
+
+    def _build(self, config: TinyBertConfig) -> None:
         d, v = config.width, config.vocab_size
         self.token_embedding = nn.Embedding(v, d)  # E: (V, D)
         self.position_embedding = nn.Embedding(config.max_len, d)  # (T_max, D), learned as BERT
@@ -459,7 +585,7 @@ def mlm_accuracy(
 
     Args:
         model: A :class:`TinyBert` (anything with ``config.vocab_size`` that maps ids ``(B, T)``
-            to logits ``(B, T, V)``); put in eval mode.
+            to logits ``(B, T, V)``); scored in eval mode, then returned to its previous mode.
         windows: Held-out rows, integer ``(N, T)``.
         mask_token_id: Id of ``[MASK]``.
         special_token_ids: Ids never selected and never scored.
@@ -477,30 +603,28 @@ def mlm_accuracy(
     check_int(repeats, "repeats", minimum=1)
     check_int(batch_size, "batch_size", minimum=1)
     special = tuple(special_token_ids)
-    device = next(model.parameters()).device
+    device = resolve_device(None, model)
     special_ids = torch.tensor(sorted(set(special) | {mask_token_id}), device=device)
     g = torch.Generator(device=device).manual_seed(seed)
-    was_training = model.training
-    model.eval()
     correct = torch.zeros(4, device=device)
     total = torch.zeros(4, device=device)
-    for _ in range(repeats):
-        for start in range(0, len(windows), batch_size):
-            ids = windows[start : start + batch_size].to(device)  # (B, T)
-            masked, labels = mask_tokens(
-                ids,
-                vocab_size=model.config.vocab_size,
-                mask_token_id=mask_token_id,
-                special_token_ids=special,
-                generator=g,
-            )
-            hit = (model(masked).argmax(dim=-1) == ids).float()  # (B, T)
-            outcome = masking_outcome(ids, masked, labels, mask_token_id=mask_token_id)
-            outcome[torch.isin(ids, special_ids)] = -1  # special positions are not scored
-            onehot = F.one_hot(outcome.clamp(min=0), 4).float() * (outcome >= 0)[..., None]
-            correct += (onehot * hit[..., None]).sum(dim=(0, 1))  # (B, T, 4) -> (4,)
-            total += onehot.sum(dim=(0, 1))  # (B, T, 4) -> (4,)
-    model.train(was_training)
+    with eval_mode(model):
+        for _ in range(repeats):
+            for start in range(0, len(windows), batch_size):
+                ids = windows[start : start + batch_size].to(device)  # (B, T)
+                masked, labels = mask_tokens(
+                    ids,
+                    vocab_size=model.config.vocab_size,
+                    mask_token_id=mask_token_id,
+                    special_token_ids=special,
+                    generator=g,
+                )
+                hit = (model(masked).argmax(dim=-1) == ids).float()  # (B, T)
+                outcome = masking_outcome(ids, masked, labels, mask_token_id=mask_token_id)
+                outcome[torch.isin(ids, special_ids)] = -1  # special positions are not scored
+                onehot = F.one_hot(outcome.clamp(min=0), 4).float() * (outcome >= 0)[..., None]
+                correct += (onehot * hit[..., None]).sum(dim=(0, 1))  # (B, T, 4) -> (4,)
+                total += onehot.sum(dim=(0, 1))  # (B, T, 4) -> (4,)
     acc = (correct / total).tolist()
     sel = float(correct[1:].sum() / total[1:].sum())
     counts = {name: int(total[k]) for k, name in _OUTCOME_NAMES.items()}
@@ -529,12 +653,116 @@ class MlmHistory:
     evals: list[MlmAccuracy] = field(default_factory=list)
 
 
-def _selected_loss(model: TinyBert, masked_ids: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-    """``mlm_loss(model(masked_ids), labels)``, with the output layer run on selected rows only."""
+def selected_positions_loss(
+    model: TinyBert, masked_ids: torch.Tensor, labels: torch.Tensor
+) -> torch.Tensor:
+    """BERT's loss, ``mlm_loss(model(masked_ids), labels)``, with the output layer run on the
+    selected positions only.
+
+    Google's BERT code gathers the selected positions before its output layer
+    (``gather_indexes``); the loss and its gradient are exactly those of :func:`mlm_loss` on the
+    full ``(B, T, V)`` logits, at about 15% of the output layer's cost.
+
+    Args:
+        model: A :class:`TinyBert`.
+        masked_ids: What the model reads, integer ``(B, T)``.
+        labels: Original ids at selected positions, ``-100`` elsewhere, ``(B, T)``.
+
+    Returns:
+        A 0-d tensor with a gradient.
+
+    Raises:
+        ValueError: If the shapes do not match or a label is out of range.
+    """
+    check_same_shape(masked_ids, "masked_ids", labels, "labels")
     chosen = labels != IGNORE_INDEX  # (B, T)
     hidden = model.encode(masked_ids)[chosen]  # (B, T, D) -> (M, D)
     logits = model.decoder(model.head_transform(hidden))  # (M, V)
     return mlm_loss(logits.unsqueeze(0), labels[chosen].unsqueeze(0))  # (1, M, V), (1, M)
+
+
+def all_positions_loss(
+    model: TinyBert,
+    masked_ids: torch.Tensor,
+    input_ids: torch.Tensor,
+    labels: torch.Tensor,
+    special_ids: torch.Tensor,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """The cross-entropy over every ordinary position, selected or not, and its two parts.
+
+    The target at every non-special position is its original id, so at the unselected positions
+    (85% of them) the input shows the very token to predict.
+
+    Args:
+        model: A :class:`TinyBert`.
+        masked_ids: What the model reads, integer ``(B, T)``.
+        input_ids: The original ids, ``(B, T)``: the targets.
+        labels: The labels of :func:`mask_tokens` (``-100`` where unselected), ``(B, T)``; they
+            only split the loss into its parts.
+        special_ids: ``(S,)`` ids that are never counted (``[PAD]``, ``[CLS]``, ...).
+
+    Returns:
+        ``(loss, selected, unselected)``: the minimised mean over every ordinary position (0-d,
+        with a gradient), and, without gradient, its mean over the selected positions (BERT's
+        loss) and over the unselected ordinary ones.
+
+    Raises:
+        ValueError: If the shapes do not match or an id is out of range.
+
+    Example:
+        >>> model = TinyBert(TinyBertConfig(vocab_size=20), seed=0)
+        >>> ids = torch.tensor([[1, 7, 8, 9, 2]])  # [CLS] w w w [SEP]
+        >>> masked = torch.tensor([[1, 3, 8, 9, 2]])  # the first word became [MASK]
+        >>> labels = torch.tensor([[-100, 7, -100, -100, -100]])
+        >>> loss, sel, unsel = all_positions_loss(model, masked, ids, labels, torch.arange(5))
+        >>> bool(torch.isclose(loss, (sel + 2 * unsel) / 3))  # one selected, two unselected
+        True
+    """
+    check_same_shape(masked_ids, "masked_ids", input_ids, "input_ids")
+    check_same_shape(labels, "labels", input_ids, "input_ids")
+    ignore = torch.full_like(input_ids, IGNORE_INDEX)
+    ordinary = torch.where(torch.isin(input_ids, special_ids), ignore, input_ids)  # (B, T)
+    logits = model(masked_ids)  # (B, T, V)
+    loss = mlm_loss(logits, ordinary)
+    with torch.no_grad():  # the two parts of the loss, from one log-softmax
+        nll = F.cross_entropy(logits.flatten(0, 1), ordinary.flatten(), reduction="none")
+        nll = nll.view_as(input_ids)  # (B*T,) -> (B, T), 0 where ignored
+        chosen = labels != IGNORE_INDEX  # (B, T)
+        return loss, nll[chosen].mean(), nll[(ordinary != IGNORE_INDEX) & ~chosen].mean()
+
+
+def _score(
+    history: MlmHistory, step: int, model: TinyBert, eval_windows: torch.Tensor | None, **kw
+) -> None:
+    """Append the held-out accuracy after ``step`` to ``history`` (nothing without held-out rows)."""
+    if eval_windows is not None:
+        history.eval_steps.append(step)
+        history.evals.append(mlm_accuracy(model, eval_windows, repeats=1, **kw))
+
+
+def _adamw_with_schedule(
+    model: nn.Module, config: MlmConfig
+) -> tuple[torch.optim.Optimizer, torch.optim.lr_scheduler.LRScheduler]:
+    """AdamW on ``model`` and a scheduler that sets its rate to ``config.lr * lr_schedule(step)``."""
+    opt = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+    schedule = partial(
+        lr_schedule, steps=config.steps, warmup_steps=config.warmup_steps, decay=config.decay
+    )
+    return opt, torch.optim.lr_scheduler.LambdaLR(opt, schedule)
+
+
+def _corrupted_batch(
+    windows: torch.Tensor, config: MlmConfig, generator: torch.Generator, **ids: object
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Draw ``config.batch_size`` rows and corrupt them: ``(ids, masked_ids, labels)``."""
+    rows = torch.randint(len(windows), (config.batch_size,), generator=generator,
+                         device=windows.device)  # fmt: skip
+    batch = windows[rows]  # (B, T)
+    masked, labels = mask_tokens(
+        batch, mlm_probability=config.mask_prob, mask_fraction=config.mask_fraction,
+        random_fraction=config.random_fraction, generator=generator, **ids,
+    )  # fmt: skip
+    return batch, masked, labels
 
 
 def train_mlm(
@@ -544,9 +772,7 @@ def train_mlm(
     mask_token_id: int,
     special_token_ids: Iterable[int],
     loss_on: str = "selected",
-    mask_fraction: float = MASK_TOKEN_FRACTION,
-    random_fraction: float = RANDOM_TOKEN_FRACTION,
-    config: MlmTrainConfig = MlmTrainConfig(),
+    config: MlmConfig = MlmConfig(),  # frozen, so one shared default is safe
     seed: int = 0,
     eval_windows: torch.Tensor | None = None,
     eval_every: int = 0,
@@ -554,29 +780,21 @@ def train_mlm(
 ) -> MlmHistory:
     """Pre-train ``model`` with the MLM objective on rows drawn from ``windows``.
 
-    Each step draws ``config.batch_size`` rows at random, corrupts them afresh with
-    :func:`mask_tokens` (dynamic masking, as RoBERTa; BERT fixed ten maskings in advance) and takes
-    one AdamW step with a linear warm-up and decay. Two calls with the same ``seed`` see the same
-    rows and the same corruption, so they differ only in what the loss counts.
-
-    With ``loss_on="selected"`` the output layer runs on the selected positions only, as Google's
-    BERT code does (``gather_indexes``): the loss and its gradient are exactly those of
-    :func:`mlm_loss` on the full ``(B, T, V)`` logits, at about 15% of the output layer's cost.
+    Each step draws ``config.batch_size`` rows, corrupts them afresh with :func:`mask_tokens`
+    (dynamic masking, as RoBERTa) and takes one AdamW step at the rate of :func:`lr_schedule`.
+    Two calls with the same ``seed`` see the same rows and corruption and differ only in the loss:
+    :func:`selected_positions_loss` (``"selected"``, BERT) or :func:`all_positions_loss` (``"all"``).
 
     Args:
         model: The network, trained in place on the device of its parameters.
         windows: Training rows, integer ``(N, T)``.
         mask_token_id: Id of ``[MASK]``.
         special_token_ids: Ids never selected and never counted (``[PAD]``, ``[CLS]``, ...).
-        loss_on: ``"selected"``: :func:`mlm_loss` over the selected positions (BERT). ``"all"``:
-            the same cross-entropy over every ordinary position, selected or not.
-        mask_fraction: Passed to :func:`mask_tokens` (1.0 with ``random_fraction=0`` gives a
-            model that only ever sees ``[MASK]`` at the positions it is scored on).
-        random_fraction: Passed to :func:`mask_tokens`.
-        config: Steps, batch size and optimiser settings.
-        seed: Seeds the batches and the corruption.
-        eval_windows: Held-out rows ``(N', T)`` scored with :func:`mlm_accuracy` (one corruption,
-            seeded by ``seed``) every ``eval_every`` steps and after the last.
+        loss_on: ``"selected"`` or ``"all"``.
+        config: Steps, batch size, optimiser and masking settings, see :class:`MlmConfig`.
+        seed: Seeds the batches, the corruption and the held-out corruption.
+        eval_windows: Held-out rows ``(N', T)`` scored with :func:`mlm_accuracy` every
+            ``eval_every`` steps and after the last.
         eval_every: Steps between held-out scores; 0 scores only after the last step.
         progress: Show a tqdm bar.
 
@@ -584,83 +802,44 @@ def train_mlm(
         The :class:`MlmHistory`. The model is left in eval mode.
 
     Raises:
-        ValueError: If ``loss_on`` is not ``"selected"`` or ``"all"``, ``windows`` is not
-            ``(N, T)``, or ``eval_every < 0``.
+        ValueError: If ``loss_on`` is unknown, ``windows`` is not ``(N, T)`` or a count is < 0.
+        TypeError: If ``windows`` is not an integer tensor or a count not an int.
+        companion.core.training.NonFiniteLossError: If the loss becomes NaN or infinite.
     """
     if loss_on not in ("selected", "all"):
         raise ValueError(f"loss_on must be 'selected' or 'all', got {loss_on!r}")
     check_tensor(windows, "windows", ndim=2, dims="(N, T)", integer=True)
     check_int(seed, "seed", minimum=0)
     check_int(eval_every, "eval_every", minimum=0)
-    special = tuple(special_token_ids)
-    device = next(model.parameters()).device
+    special, device = tuple(special_token_ids), resolve_device(None, model)
     windows = windows.to(device)
     special_ids = torch.tensor(sorted(set(special) | {mask_token_id}), device=device)
     g = torch.Generator(device=device).manual_seed(seed)
-    opt = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
-    warm = max(1, round(config.warmup * config.steps))
-
-    def factor(step: int) -> float:
-        if step < warm:
-            return (step + 1) / warm
-        return (
-            max(0.0, (config.steps - step) / max(1, config.steps - warm)) if config.decay else 1.0
-        )
-
-    sched = torch.optim.lr_scheduler.LambdaLR(opt, factor)
+    opt, sched = _adamw_with_schedule(model, config)
     history = MlmHistory()
-
-    def score(step: int) -> None:
-        if eval_windows is not None:
-            history.eval_steps.append(step)
-            history.evals.append(
-                mlm_accuracy(
-                    model,
-                    eval_windows,
-                    mask_token_id=mask_token_id,
-                    special_token_ids=special,
-                    repeats=1,
-                    seed=seed,
-                )
-            )
-            model.train()
-
+    score = partial(_score, history, model=model, eval_windows=eval_windows, seed=seed,
+                    mask_token_id=mask_token_id, special_token_ids=special)  # fmt: skip
     model.train()
     for step in tqdm(range(config.steps), desc=f"loss on {loss_on}", disable=not progress):
         if eval_every and step % eval_every == 0:
             score(step)
-        rows = torch.randint(len(windows), (config.batch_size,), generator=g, device=device)
-        ids = windows[rows]  # (B, T)
-        masked, labels = mask_tokens(
-            ids,
-            vocab_size=model.config.vocab_size,
-            mask_token_id=mask_token_id,
-            special_token_ids=special,
-            mask_fraction=mask_fraction,
-            random_fraction=random_fraction,
-            generator=g,
-        )
+        ids, masked, labels = _corrupted_batch(
+            windows, config, g, vocab_size=model.config.vocab_size,
+            mask_token_id=mask_token_id, special_token_ids=special,
+        )  # fmt: skip
         if loss_on == "selected":
-            loss = loss_selected = _selected_loss(model, masked, labels)
+            loss = loss_selected = selected_positions_loss(model, masked, labels)
         else:
-            logits = model(masked)  # (B, T, V)
-            ignore = torch.full_like(ids, IGNORE_INDEX)
-            ordinary = torch.where(torch.isin(ids, special_ids), ignore, ids)  # (B, T)
-            loss = mlm_loss(logits, ordinary)
-            with torch.no_grad():  # the two parts of the loss, from one log-softmax
-                nll = F.cross_entropy(logits.flatten(0, 1), ordinary.flatten(), reduction="none")
-                nll = nll.view_as(ids)  # (B*T,) -> (B, T), 0 where ignored
-                chosen = labels != IGNORE_INDEX  # (B, T)
-                loss_selected = nll[chosen].mean()
-                history.loss_unselected.append(
-                    float(nll[(ordinary != IGNORE_INDEX) & ~chosen].mean())
-                )
+            loss, loss_selected, loss_unselected = all_positions_loss(
+                model, masked, ids, labels, special_ids
+            )
+            history.loss_unselected.append(float(loss_unselected))
+        history.loss.append(check_finite_loss(loss.detach(), "loss", step))
+        history.loss_selected.append(float(loss_selected.detach()))
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
         sched.step()
-        history.loss.append(float(loss.detach()))
-        history.loss_selected.append(float(loss_selected.detach()))
     score(config.steps)
     model.eval()
     return history

@@ -10,7 +10,12 @@ import torch.nn.functional as F
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from torch import nn
+from torch.optim.optimizer import (
+    register_optimizer_step_post_hook,
+    register_optimizer_step_pre_hook,
+)
 
+from companion.core.training import NonFiniteLossError
 from companion.mlm import (
     IGNORE_INDEX,
     KEPT,
@@ -20,13 +25,16 @@ from companion.mlm import (
     RANDOM,
     RANDOM_TOKEN_FRACTION,
     UNSELECTED,
-    MlmTrainConfig,
+    MlmConfig,
     TinyBert,
     TinyBertConfig,
+    all_positions_loss,
+    lr_schedule,
     mask_tokens,
     masking_outcome,
     mlm_accuracy,
     mlm_loss,
+    selected_positions_loss,
     train_mlm,
 )
 
@@ -336,9 +344,22 @@ def test_mlm_loss_bad_input():
 
 
 # ------------------------------------------------------------------------------------- TinyBert
-def small_model(vocab: int = 30, **kw) -> TinyBert:
-    torch.manual_seed(0)
-    return TinyBert(TinyBertConfig(vocab_size=vocab, max_len=16, width=16, heads=2, ffn=32, **kw))
+def small_model(vocab: int = 30, seed: int = 0, **kw) -> TinyBert:
+    config = TinyBertConfig(vocab_size=vocab, max_len=16, width=16, heads=2, ffn=32, **kw)
+    return TinyBert(config, seed=seed)
+
+
+def test_model_weights_depend_on_the_seed_only():
+    torch.manual_seed(123)
+    a = small_model(seed=1)
+    state = torch.random.get_rng_state()
+    torch.manual_seed(456)
+    b, c = small_model(seed=1), small_model(seed=2)
+    assert torch.equal(a.token_embedding.weight, b.token_embedding.weight)
+    assert not torch.equal(a.token_embedding.weight, c.token_embedding.weight)
+    torch.manual_seed(123)
+    small_model(seed=1)
+    assert torch.equal(torch.random.get_rng_state(), state)  # the global generator is untouched
 
 
 def test_decoder_weight_is_the_embedding_matrix_one_storage():
@@ -382,6 +403,50 @@ def test_model_bad_input():
         TinyBert(TinyBertConfig(vocab_size=10, width=10, heads=3))
     with pytest.raises(TypeError, match="config"):
         TinyBert({"vocab_size": 10})
+    with pytest.raises(ValueError, match="seed"):
+        TinyBert(TinyBertConfig(vocab_size=10), seed=-1)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error", "name"),
+    [
+        ({"vocab_size": 1}, ValueError, "vocab_size"),
+        ({"max_len": 0}, ValueError, "max_len"),
+        ({"layers": 2.0}, TypeError, "layers"),
+        ({"dropout": 1.0}, ValueError, "dropout"),
+        ({"pad_id": 10}, ValueError, "pad_id"),
+        ({"init_std": 0.0}, ValueError, "init_std"),
+    ],
+)
+def test_tiny_bert_config_is_validated(kwargs, error, name):
+    with pytest.raises(error, match=name):
+        TinyBertConfig(**{"vocab_size": 10, **kwargs})
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error", "name"),
+    [
+        ({"steps": 0}, ValueError, "steps"),
+        ({"batch_size": 2.5}, TypeError, "batch_size"),
+        ({"lr": 0.0}, ValueError, "lr"),
+        ({"warmup": 1.5}, ValueError, "warmup"),
+        ({"decay": "no"}, TypeError, "decay"),
+        ({"weight_decay": -0.1}, ValueError, "weight_decay"),
+        ({"mask_prob": 1.0}, ValueError, "mask_prob"),
+        ({"mask_fraction": 0.95}, ValueError, "mask_fraction"),
+        ({"random_fraction": -0.1}, ValueError, "random_fraction"),
+    ],
+)
+def test_mlm_config_is_validated(kwargs, error, name):
+    with pytest.raises(error, match=name):
+        MlmConfig(**kwargs)
+
+
+def test_mlm_config_defaults_are_berts_masking():
+    cfg = MlmConfig()
+    assert (cfg.mask_prob, cfg.mask_fraction, cfg.random_fraction) == (0.15, 0.8, 0.1)
+    assert MlmConfig(steps=1000, warmup=0.1).warmup_steps == 100
+    assert MlmConfig(steps=3, warmup=0.0).warmup_steps == 1
 
 
 # ---------------------------------------------------------------------------- train and score
@@ -392,7 +457,7 @@ def toy_windows() -> torch.Tensor:
 
 
 def test_training_lowers_the_loss_and_is_repeatable():
-    cfg = MlmTrainConfig(steps=40, batch_size=16, lr=1e-2)
+    cfg = MlmConfig(steps=40, batch_size=16, lr=1e-2)
     kw = {"mask_token_id": MASK, "special_token_ids": SPECIAL, "config": cfg, "seed": 0}
     h1 = train_mlm(small_model(10), toy_windows(), **kw)
     h2 = train_mlm(small_model(10), toy_windows(), **kw)
@@ -401,19 +466,96 @@ def test_training_lowers_the_loss_and_is_repeatable():
     assert h1.loss == h1.loss_selected  # BERT's loss is the one minimised
 
 
-def test_loss_on_all_positions_minimises_the_mean_over_every_ordinary_position():
-    cfg = MlmTrainConfig(steps=3, batch_size=8)
-    h = train_mlm(
-        small_model(10),
-        toy_windows(),
-        mask_token_id=MASK,
-        special_token_ids=SPECIAL,
-        loss_on="all",
-        config=cfg,
-    )
-    # every ordinary position counts: the minimised loss lies between its two parts
-    for total, sel, unsel in zip(h.loss, h.loss_selected, h.loss_unselected, strict=True):
-        assert min(sel, unsel) - 1e-6 <= total <= max(sel, unsel) + 1e-6
+def _watch_training(model: nn.Module):
+    """Capture what ``model`` reads, the learning rate of every step and the weights after it."""
+    seen, lrs, after = [], [], []
+    handles = [
+        model.token_embedding.register_forward_hook(
+            lambda _m, inp, _out: seen.append(inp[0].clone())
+        ),
+        register_optimizer_step_pre_hook(lambda opt, _a, _k: lrs.append(opt.param_groups[0]["lr"])),
+        register_optimizer_step_post_hook(
+            lambda _opt, _a, _k: after.append(
+                {n: p.detach().clone() for n, p in model.named_parameters()}
+            )
+        ),
+    ]
+    return seen, lrs, after, handles
+
+
+# Every selected position shows [MASK], so the selected positions can be read off the input.
+ALL_MASK = {"mask_prob": 0.3, "mask_fraction": 1.0, "random_fraction": 0.0}
+
+
+@pytest.mark.parametrize("loss_on", ["all", "selected"])
+def test_one_training_step_is_one_adamw_step_on_the_named_loss(loss_on):
+    # Four steps, two of warm-up: the rates are lr/2, lr, lr, lr/2. The first step must be the
+    # AdamW step that a hand computation takes on the loss `loss_on` names, from the same weights.
+    cfg = MlmConfig(steps=4, batch_size=8, lr=1e-2, warmup=0.5, **ALL_MASK)
+    model, twin = small_model(10), small_model(10)
+    seen, lrs, after, handles = _watch_training(model)
+    try:
+        h = train_mlm(
+            model, toy_windows(), mask_token_id=MASK, special_token_ids=SPECIAL,
+            loss_on=loss_on, config=cfg,
+        )  # fmt: skip
+    finally:
+        for handle in handles:
+            handle.remove()
+    assert lrs == pytest.approx([cfg.lr / 2, cfg.lr, cfg.lr, cfg.lr / 2])
+    ids = toy_windows()[: cfg.batch_size]  # every row of the toy corpus is the same
+    masked = seen[0]
+    selected = masked == MASK  # (B, T)
+    ordinary = ~torch.isin(ids, torch.tensor(SPECIAL))  # (B, T)
+    assert selected.any() and (ordinary & ~selected).any()
+    targets = ordinary if loss_on == "all" else selected
+    labels = torch.where(targets, ids, torch.full_like(ids, IGNORE_INDEX))
+    loss = mlm_loss(twin(masked), labels)
+    assert h.loss[0] == pytest.approx(float(loss.detach()), rel=1e-5)
+    nll = F.cross_entropy(twin(masked).detach().flatten(0, 1), ids.flatten(), reduction="none")
+    nll = nll.view_as(ids)  # (B*T,) -> (B, T)
+    assert h.loss_selected[0] == pytest.approx(float(nll[selected].mean()), rel=1e-5)
+    if loss_on == "all":
+        unselected = float(nll[ordinary & ~selected].mean())
+        assert h.loss_unselected[0] == pytest.approx(unselected, rel=1e-5)
+    else:
+        assert h.loss == h.loss_selected and h.loss_unselected == []
+    opt = torch.optim.AdamW(twin.parameters(), lr=cfg.lr / 2, weight_decay=cfg.weight_decay)
+    loss.backward()
+    opt.step()
+    for name, p in twin.named_parameters():
+        torch.testing.assert_close(after[0][name], p.detach(), rtol=1e-5, atol=1e-6)
+    assert not torch.equal(seen[0], seen[1])  # dynamic masking: each step corrupts afresh
+
+
+def test_all_positions_loss_is_the_mean_over_every_ordinary_position():
+    model = small_model()
+    ids = batch_with_specials(6, 12, 30)
+    masked, labels = mask_tokens(
+        ids, vocab_size=30, mask_token_id=MASK, special_token_ids=SPECIAL, mlm_probability=0.4,
+        generator=torch.Generator().manual_seed(0),
+    )  # fmt: skip
+    loss, sel, unsel = all_positions_loss(model, masked, ids, labels, torch.tensor(SPECIAL))
+    logits = model(masked)
+    ordinary = ~torch.isin(ids, torch.tensor(SPECIAL))
+    nll = F.cross_entropy(logits.flatten(0, 1), ids.flatten(), reduction="none").view_as(ids)
+    chosen = labels != IGNORE_INDEX
+    torch.testing.assert_close(loss, nll[ordinary].mean())
+    torch.testing.assert_close(sel, nll[chosen].mean().detach())
+    torch.testing.assert_close(unsel, nll[ordinary & ~chosen].mean().detach())
+    assert loss.requires_grad and not sel.requires_grad and not unsel.requires_grad
+
+
+def test_lr_schedule_warms_up_from_the_first_step_and_decays_linearly():
+    f = [lr_schedule(s, steps=10, warmup_steps=4) for s in range(10)]
+    assert f == pytest.approx([0.25, 0.5, 0.75, 1.0, 1.0, 5 / 6, 4 / 6, 3 / 6, 2 / 6, 1 / 6])
+    assert lr_schedule(10, steps=10, warmup_steps=4) == 0.0
+    flat = [lr_schedule(s, steps=10, warmup_steps=4, decay=False) for s in range(4, 12)]
+    assert flat == [1.0] * 8
+    with pytest.raises(ValueError, match="warmup_steps"):
+        lr_schedule(0, steps=3, warmup_steps=4)
+    with pytest.raises(ValueError, match="step"):
+        lr_schedule(-1, steps=3, warmup_steps=1)
 
 
 def test_train_mlm_bad_input():
@@ -427,6 +569,22 @@ def test_train_mlm_bad_input():
         )
     with pytest.raises(ValueError, match="windows"):
         train_mlm(small_model(10), toy_windows()[0], mask_token_id=MASK, special_token_ids=SPECIAL)
+    with pytest.raises(ValueError, match="eval_every"):
+        train_mlm(
+            small_model(10), toy_windows(), mask_token_id=MASK, special_token_ids=SPECIAL,
+            eval_every=-1,
+        )  # fmt: skip
+
+
+def test_train_mlm_stops_on_a_non_finite_loss():
+    model = small_model(10)
+    with torch.no_grad():
+        model.head_transform[0].bias.fill_(float("nan"))
+    with pytest.raises(NonFiniteLossError, match="loss became nan at step 0"):
+        train_mlm(
+            model, toy_windows(), mask_token_id=MASK, special_token_ids=SPECIAL,
+            config=MlmConfig(steps=2, batch_size=4),
+        )  # fmt: skip
 
 
 class CopyModel(nn.Module):
@@ -457,8 +615,6 @@ def test_outcome_codes_are_distinct():
 
 
 def test_gathered_selected_loss_equals_mlm_loss_on_full_logits_with_the_same_gradient():
-    from companion.mlm import _selected_loss
-
     model = small_model()
     ids = batch_with_specials(4, 12, 30)
     masked, labels = mask_tokens(
@@ -471,7 +627,24 @@ def test_gathered_selected_loss_equals_mlm_loss_on_full_logits_with_the_same_gra
     )
     full = mlm_loss(model(masked), labels)
     (g_full,) = torch.autograd.grad(full, model.token_embedding.weight)
-    gathered = _selected_loss(model, masked, labels)
+    gathered = selected_positions_loss(model, masked, labels)
     (g_gathered,) = torch.autograd.grad(gathered, model.token_embedding.weight)
     torch.testing.assert_close(gathered, full)
     torch.testing.assert_close(g_gathered, g_full)
+
+
+class CopiesOnlyInEvalMode(CopyModel):
+    """Copies its input in eval mode; in training mode it never predicts the token it reads."""
+
+    def forward(self, ids: torch.Tensor) -> torch.Tensor:
+        out = super().forward(ids)
+        return out if not self.training else -out
+
+
+def test_accuracy_is_scored_in_eval_mode_and_the_mode_is_restored():
+    model = CopiesOnlyInEvalMode(500)
+    assert model.training
+    windows = batch_with_specials(50, 20, 500)
+    acc = mlm_accuracy(model, windows, mask_token_id=MASK, special_token_ids=SPECIAL)
+    assert acc.unselected == 1.0
+    assert model.training
