@@ -472,37 +472,56 @@ class PairEnsemble(nn.Module):
             )
 
 
-def head_losses(outputs: torch.Tensor, gold: torch.Tensor, heads: Sequence[str]) -> torch.Tensor:
+def head_losses(
+    outputs: torch.Tensor, gold: torch.Tensor, heads: Sequence[str], *, skip_constant: bool = False
+) -> torch.Tensor:
     """The training loss of each model on one batch, each with its own head's loss.
 
     Args:
         outputs: ``(M, B, 6)`` raw outputs of :class:`PairEnsemble`.
         gold: ``(B,)`` gold scores in ``[0, 5]``.
         heads: ``M`` head names.
+        skip_constant: What a Pearson head does on a batch where its predictions (or the gold
+            scores) are constant, so that the correlation is undefined: ``False`` raises
+            ``ValueError`` (as :func:`pearson_loss` does); ``True`` gives that model a loss of
+            exactly 0 with no gradient for this batch, so it skips the batch.
 
     Returns:
         ``(M,)`` losses: MSE, KL(target ‖ p̂) (mean over the batch), cross-entropy to
         ``round(gold)``, or negative Pearson, per head.
 
     Raises:
-        ValueError: If ``heads`` does not have ``M`` entries or names an unknown head, or (Pearson
-            heads) the batch makes the correlation undefined (see :func:`pearson_loss`).
+        TypeError: If ``skip_constant`` is not a bool.
+        ValueError: If ``heads`` does not have ``M`` entries or names an unknown head, or a
+            Pearson head meets a constant batch and ``skip_constant`` is false.
 
     Example:
         >>> out = torch.zeros(2, 4, 6)
         >>> head_losses(out, torch.tensor([0.0, 1.0, 2.0, 3.0]), ["linear-mse", "softmax-ce"])
         tensor([3.5000, 1.7918])
+        >>> head_losses(out[:1], torch.rand(4), ["linear-pearson"], skip_constant=True)
+        tensor([0.])
     """
+    return _losses_and_skips(outputs, gold, heads, skip_constant)[0]
+
+
+def _losses_and_skips(
+    outputs: torch.Tensor, gold: torch.Tensor, heads: Sequence[str], skip_constant: bool
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """:func:`head_losses`, plus a ``(M,)`` bool mask of the models that skipped the batch."""
     check_tensor(
         outputs, "outputs", ndim=3, dims="(M, B, C)", floating=True, size={-1: NUM_CLASSES}
     )
     check_tensor(gold, "gold", ndim=1, dims="(B,)", floating=True)
+    if not isinstance(skip_constant, bool):
+        raise TypeError(f"skip_constant must be a bool, got {type(skip_constant).__name__}")
     if len(heads) != outputs.shape[0]:
         raise ValueError(f"heads must have M={outputs.shape[0]} entries, got {len(heads)}")
     for h in heads:
         if h not in HEADS:
             raise ValueError(f"heads must be names from {HEADS}, got {h!r}")
     losses = outputs.new_zeros(outputs.shape[0])
+    skipped = torch.zeros(outputs.shape[0], dtype=torch.bool, device=outputs.device)
     for head in dict.fromkeys(heads):  # one vectorised step per kind of head (at most five)
         idx = torch.tensor([m for m, h in enumerate(heads) if h == head], device=outputs.device)
         out = outputs[idx]  # (m, B, C): the models with this head
@@ -521,10 +540,20 @@ def head_losses(outputs: torch.Tensor, gold: torch.Tensor, heads: Sequence[str])
             pred = (
                 _expected(torch.softmax(out, dim=-1)) if head == "softmax-pearson" else out[..., 0]
             )
-            _check_not_constant(pred, "pred")
-            loss = _neg_pearson(pred, gold)
+            if not skip_constant:
+                _check_not_constant(pred, "pred")
+                _check_not_constant(gold, "target")
+                loss = _neg_pearson(pred, gold)
+            else:
+                flat = (pred == pred[:, :1]).all(dim=-1) | bool((gold == gold[0]).all())  # (m,)
+                # Constant rows: detached and made non-constant, so they carry no graph and no
+                # NaN; their loss is then replaced by an exact 0.
+                safe = torch.where(flat[:, None], torch.arange(len(gold)).to(pred), pred)
+                safe_gold = gold if not bool(flat.all()) else torch.arange(len(gold)).to(gold)
+                loss = torch.where(flat, 0.0, _neg_pearson(safe, safe_gold))
+                skipped = skipped.index_put((idx,), flat)
         losses = losses.index_put((idx,), loss)
-    return losses
+    return losses, skipped
 
 
 @dataclass
@@ -533,13 +562,17 @@ class StsHistory:
 
     Attributes:
         heads: The head of each model.
-        loss: ``loss[e][m]``: model ``m``'s mean training loss over epoch ``e``.
+        loss: ``loss[e][m]``: model ``m``'s mean training loss over epoch ``e`` (skipped batches
+            count as 0).
         steps: Optimizer steps taken.
+        skipped: ``skipped[m]``: batches on which model ``m``'s Pearson loss was undefined and
+            skipped (``on_constant="skip"``); always 0 for the other heads.
     """
 
     heads: tuple[str, ...]
     loss: list[list[float]] = field(default_factory=list)
     steps: int = 0
+    skipped: list[int] = field(default_factory=list)
 
 
 def train_heads(
@@ -552,6 +585,7 @@ def train_heads(
     seed: int = 0,
     device: torch.device | str | None = None,
     progress: bool = False,
+    on_constant: Literal["raise", "skip"] = "raise",
 ) -> StsHistory:
     """Train every model of ``model`` on the same batches, each with its own head's loss.
 
@@ -570,6 +604,10 @@ def train_heads(
         seed: Seed of the batch order.
         device: Where to train; defaults to the model's device.
         progress: Show a tqdm bar over epochs.
+        on_constant: What a Pearson head does on a batch whose predictions are constant (its
+            loss is undefined there): ``"raise"`` stops with ``ValueError``; ``"skip"`` skips
+            that model's update for that batch (Adam's momentum still moves it) and counts it in
+            :attr:`StsHistory.skipped`.
 
     Returns:
         An :class:`StsHistory`.
@@ -577,7 +615,8 @@ def train_heads(
     Raises:
         TypeError: If ``model`` is not a :class:`PairEnsemble` or ``config`` not a
             :class:`StsConfig`.
-        ValueError: If the inputs' lengths differ, or a Pearson head meets a constant batch.
+        ValueError: If the inputs' lengths differ, ``on_constant`` is unknown, or a Pearson head
+            meets a constant batch with ``on_constant="raise"`` (the message names the step).
         companion.core.training.NonFiniteLossError: If the loss becomes NaN or infinite.
     """
     if not isinstance(model, PairEnsemble):
@@ -591,12 +630,15 @@ def train_heads(
             f"{len(gold)}"
         )
     check_int(seed, "seed", minimum=0)
+    if on_constant not in ("raise", "skip"):
+        raise ValueError(f"on_constant must be 'raise' or 'skip', got {on_constant!r}")
     device = resolve_device(device, model)
     model.to(device)
     ids1, ids2, gold = ids1.to(device), ids2.to(device), gold.to(device)
     optimizer = torch.optim.Adam(model.parameters(), lr=config.lr)
     sampler = EpochSampler(len(gold), seed)
     history = StsHistory(model.heads)
+    skipped = torch.zeros(model.num_models, dtype=torch.long, device=device)
     model.train()
     for epoch in tqdm(range(config.epochs), desc="heads", disable=not progress, leave=False):
         sampler.set_epoch(epoch)
@@ -606,7 +648,13 @@ def train_heads(
             idx = order[start : start + config.batch_size]
             if len(idx) < 2:
                 continue
-            losses = head_losses(model(ids1[idx], ids2[idx]), gold[idx], model.heads)
+            try:
+                losses, skip = _losses_and_skips(
+                    model(ids1[idx], ids2[idx]), gold[idx], model.heads, on_constant == "skip"
+                )
+            except ValueError as err:
+                raise ValueError(f"step {history.steps}: {err}") from err
+            skipped += skip
             total = losses.sum()
             check_finite_loss(total.detach(), "loss", history.steps)
             optimizer.zero_grad(set_to_none=True)
@@ -616,6 +664,7 @@ def train_heads(
             sums += losses.detach() * len(idx)
             count += len(idx)
         history.loss.append((sums / count).tolist())
+    history.skipped = skipped.tolist()
     model.eval()
     return history
 

@@ -547,3 +547,54 @@ def test_data_maker_bad_inputs():
 
 def test_num_classes_constant_is_the_sts_scale():
     assert NUM_CLASSES == 6
+
+
+# --- constant batches during training ---------------------------------------------------------------
+
+
+def test_skip_constant_gives_zero_loss_and_no_gradient_to_that_model_only():
+    out = rand(13, 2, 6, 6).requires_grad_()
+    flat = out.detach().clone()
+    flat[0, :, 0] = 1.5  # model 0 predicts the same score for the whole batch
+    flat.requires_grad_()
+    gold = torch.tensor([0.0, 1.0, 2.0, 3.0, 4.0, 5.0], dtype=torch.float64)
+    heads = ["linear-pearson", "linear-pearson"]
+    losses = head_losses(flat, gold, heads, skip_constant=True)
+    assert float(losses[0].detach()) == 0.0
+    torch.testing.assert_close(losses[1], pearson_loss(flat[1, :, 0], gold))
+    (grad,) = torch.autograd.grad(losses.sum(), flat)
+    assert float(grad[0].abs().max()) == 0.0 and float(grad[1].abs().max()) > 0
+    with pytest.raises(ValueError, match="constant"):
+        head_losses(flat, gold, heads)
+    # where nothing is constant, skipping changes nothing
+    torch.testing.assert_close(
+        head_losses(out, gold, heads, skip_constant=True), head_losses(out, gold, heads)
+    )
+
+
+def test_constant_gold_batch_is_refused_or_skipped():
+    out = rand(14, 1, 4, 6)
+    gold = torch.full((4,), 2.0, dtype=torch.float64)
+    with pytest.raises(ValueError, match="target is constant"):
+        head_losses(out, gold, ["softmax-pearson"])
+    assert float(head_losses(out, gold, ["softmax-pearson"], skip_constant=True)[0]) == 0.0
+
+
+def test_training_on_a_collapsed_pearson_head_raises_or_counts_skips(small_data):
+    ids1, ids2, gold, tok = small_data
+    cfg = StsConfig(epochs=1, batch_size=64)
+
+    def collapsed():
+        net = PairEnsemble(tok.vocab_size, ["linear-pearson", "linear-mse"], [0, 0], tok.pad_id)
+        with torch.no_grad():
+            net.w2[0].zero_()  # model 0's output no longer depends on the input
+        return net
+
+    with pytest.raises(ValueError, match="step 0: pred is constant"):
+        train_heads(collapsed(), ids1, ids2, gold, config=cfg, seed=0)
+    history = train_heads(collapsed(), ids1, ids2, gold, config=cfg, seed=0, on_constant="skip")
+    assert history.skipped == [history.steps, 0]
+    with pytest.raises(ValueError, match="on_constant"):
+        train_heads(collapsed(), ids1, ids2, gold, config=cfg, on_constant="nan")
+    with pytest.raises(TypeError, match="skip_constant"):
+        head_losses(torch.zeros(1, 4, 6), torch.rand(4), ["linear-mse"], skip_constant="yes")
