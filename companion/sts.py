@@ -20,8 +20,8 @@ with ``r = (0, 1, …, 5)``. The pieces:
 - :func:`sparse_target_distribution`: Tai, Socher & Manning's (2015, §4.2) target, the
   distribution on the two integers around a score whose mean is the score (2.33 →
   ``[0, 0, 0.67, 0.33, 0, 0]``); :func:`expected_score` is its inverse, ``rᵀp``.
-- :func:`pearson_loss`: the negative Pearson correlation over a batch, the loss of the HCTI
-  system's released code (Shao 2017).
+- :func:`pearson_loss`: the negative Pearson correlation over a batch, the loss of a public
+  implementation of the HCTI system (Shao 2017), with batches of 3,000 pairs.
 - :class:`PairEnsemble`: ``M`` independent copies of a small bag-of-words pair encoder (word
   embeddings, a per-token projection with ReLU, max-pooling over tokens, pair features
   ``[|h₁ − h₂|, h₁ ⊙ h₂]``, one tanh layer), each with its own head, trained side by side in one
@@ -93,7 +93,7 @@ class StsConfig:
             32: about one feature per concept of the slots; 64 gave the same test scores here at
             twice the cost.
         hidden: Width of the tanh layer on the pair features. 64, small but not a bottleneck
-            for six outputs; the HCTI code used 1,800 on 300-d GloVe vectors.
+            for six outputs; the public HCTI code used 1,800 on 300-d GloVe vectors.
         epochs: Passes over the training pairs. 10 brings every head near its plateau on
             3,000 pairs at this learning rate.
         batch_size: Pairs per step, the same for every head. 64: large enough for a batch

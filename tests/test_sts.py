@@ -598,3 +598,11 @@ def test_training_on_a_collapsed_pearson_head_raises_or_counts_skips(small_data)
         train_heads(collapsed(), ids1, ids2, gold, config=cfg, on_constant="nan")
     with pytest.raises(TypeError, match="skip_constant"):
         head_losses(torch.zeros(1, 4, 6), torch.rand(4), ["linear-mse"], skip_constant="yes")
+
+
+def test_pair_score_is_symmetric_in_the_two_sentences(small_data):
+    """[|h1 - h2|, h1 * h2] does not care which sentence comes first."""
+    ids1, ids2, _, tok = small_data
+    net = PairEnsemble(tok.vocab_size, list(HEADS), [0, 1, 2, 3, 4], tok.pad_id)
+    with torch.no_grad():
+        torch.testing.assert_close(net(ids1[:32], ids2[:32]), net(ids2[:32], ids1[:32]))
