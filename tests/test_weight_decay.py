@@ -10,10 +10,14 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from torch import nn
 
+from companion.core.training import NonFiniteLossError
 from companion.weight_decay import (
     AdamL2,
     AdamW,
+    HeatmapHistory,
     Hourglass,
+    LayerProbe,
+    WeightDecayConfig,
     best_constant_loss,
     heatmap_loss,
     losses_along_line,
@@ -292,6 +296,19 @@ def test_hourglass_shapes(batch_norm):
     assert sum(isinstance(m, nn.BatchNorm2d) for m in net.modules()) == (5 if batch_norm else 0)
 
 
+def test_hourglass_forward_is_the_encoder_decoder_with_additive_skips():
+    # The wiring, written out from the submodules: two skips, each added at its resolution.
+    net = _with_random_head(Hourglass(width=4, seed=3))
+    x = torch.rand(2, 1, 16, 16)
+    e0 = net.enc0(x)  # (B, D, H, W)
+    e1 = net.enc1(nn.functional.max_pool2d(e0, 2))  # (B, 2D, H/2, W/2)
+    m = net.mid(nn.functional.max_pool2d(e1, 2))  # (B, 2D, H/4, W/4)
+    up = lambda t: nn.functional.interpolate(t, scale_factor=2, mode="nearest")  # noqa: E731
+    d1 = net.dec1(up(m) + e1)
+    expected = net.head(net.dec0(up(d1) + e0))
+    torch.testing.assert_close(net(x), expected)
+
+
 def test_hourglass_skips_carry_the_input_past_the_bottleneck():
     # With the bottleneck's output zeroed, the output still depends on the input: the skips carry it.
     net = _with_random_head(Hourglass(width=4))
@@ -303,7 +320,14 @@ def test_hourglass_skips_carry_the_input_past_the_bottleneck():
 
 
 def test_hourglass_starts_at_zero_output_and_is_seeded():
-    a, b, c = Hourglass(width=4, seed=1), Hourglass(width=4, seed=1), Hourglass(width=4, seed=2)
+    torch.manual_seed(5)
+    a = Hourglass(width=4, seed=1)
+    state = torch.random.get_rng_state()
+    torch.manual_seed(6)
+    b, c = Hourglass(width=4, seed=1), Hourglass(width=4, seed=2)
+    torch.manual_seed(5)
+    Hourglass(width=4, seed=1)
+    assert torch.equal(torch.random.get_rng_state(), state)  # the global generator is untouched
     x = torch.rand(2, 1, 16, 16)
     assert torch.equal(a(x), torch.zeros(2, 5, 16, 16))
     assert torch.equal(a.mid[0].weight, b.mid[0].weight)
@@ -350,12 +374,48 @@ def _data(n: int = 16, size: int = 16):
     return torch.rand(n, 1, size, size, generator=g), torch.rand(n, 5, size, size, generator=g) ** 8
 
 
+def test_weight_decay_config_defaults_and_validation():
+    cfg = WeightDecayConfig()
+    assert (cfg.lr, cfg.weight_decay, cfg.width, cfg.batch_size, cfg.record_every) == (
+        3e-3, 1e-2, 8, 8, 10,
+    )  # fmt: skip
+    with pytest.raises(ValueError, match="lr"):
+        WeightDecayConfig(lr=0.0)
+    with pytest.raises(ValueError, match="weight_decay"):
+        WeightDecayConfig(weight_decay=-1.0)
+    with pytest.raises(TypeError, match="batch_size"):
+        WeightDecayConfig(batch_size=4.0)
+    with pytest.raises(ValueError, match="record_every"):
+        WeightDecayConfig(record_every=0)
+
+
+def test_train_stops_on_a_non_finite_loss():
+    x, y = _data()
+    y[3] = float("nan")
+    net = Hourglass(width=4)
+    with pytest.raises(NonFiniteLossError, match="loss"):
+        train_heatmaps(net, AdamL2(net.parameters()), x, y, 20, batch_size=16)
+
+
+def test_probe_removes_its_hooks_and_needs_a_watched_pass():
+    net = Hourglass(width=4)
+    with LayerProbe(net, AdamL2(net.parameters())) as probe:
+        assert all(m._forward_hooks for _, m in probe.relus)
+        net(torch.rand(1, 1, 16, 16))  # not watched: nothing counted
+        with pytest.raises(ValueError, match="watching"):
+            probe.record(0, torch.zeros(1, 5, 16, 16))
+    assert all(not m._forward_hooks for m in net.modules())
+    with pytest.raises(TypeError, match="optimizer"):
+        LayerProbe(net, net.parameters())
+
+
 def test_train_records_consistent_diagnostics():
     x, y = _data()
     net = _with_random_head(Hourglass(width=4))
     run = train_heatmaps(
         net, AdamL2(net.parameters(), weight_decay=0.1), x, y, 12, batch_size=4, record_every=5
     )
+    assert isinstance(run, HeatmapHistory)
     assert run.loss.shape == run.constant_loss.shape == run.penalty.shape == (12,)
     assert run.steps.tolist() == [4, 9]
     assert run.layers == ("enc0.0", "enc1.0", "mid.0", "dec1.0", "dec0.0", "head")

@@ -5,18 +5,24 @@ TESTS = ["tests/test_mlm.py"]
 MUTANTS = [
     (
         "all-positions loss trains on the selected positions only",
-        "            loss = mlm_loss(logits, ordinary)\n",
-        "            loss = mlm_loss(logits, labels)\n",
+        "    loss = mlm_loss(logits, ordinary)\n",
+        "    loss = mlm_loss(logits, labels)\n",
+    ),
+    (
+        "train_mlm(loss_on='all') trains on the selected positions only (the issue's breakage)",
+        "                model, masked, ids, labels, special_ids\n            )\n",
+        "                model, masked, ids, labels, special_ids\n            )\n"
+        "            loss = selected_positions_loss(model, masked, labels)\n",
     ),
     (
         "the all-positions loss also skips the [MASK] positions (targets read from the corrupted ids)",
-        "ordinary = torch.where(torch.isin(ids, special_ids), ignore, ids)  # (B, T)",
-        "ordinary = torch.where(torch.isin(masked, special_ids), ignore, ids)  # (B, T)",
+        "ordinary = torch.where(torch.isin(input_ids, special_ids), ignore, input_ids)  # (B, T)",
+        "ordinary = torch.where(torch.isin(masked_ids, special_ids), ignore, input_ids)  # (B, T)",
     ),
     (
         "the unselected part of the all-positions loss averages in the special positions",
-        "float(nll[(ordinary != IGNORE_INDEX) & ~chosen].mean())",
-        "float(nll[~chosen].mean())",
+        "nll[(ordinary != IGNORE_INDEX) & ~chosen].mean()",
+        "nll[~chosen].mean()",
     ),
     (
         "masking fractions swapped: 10% [MASK], 80% random",
@@ -63,13 +69,13 @@ MUTANTS = [
     ),
     (
         "warm-up off by one: the first step has learning rate 0",
-        "            return (step + 1) / warm",
-        "            return step / warm",
+        "        return (step + 1) / warmup_steps",
+        "        return step / warmup_steps",
     ),
     (
         "no decay after the warm-up although config.decay is True",
-        "if config.decay else 1.0",
-        "if False else 1.0",
+        "warmup_steps=config.warmup_steps, decay=config.decay",
+        "warmup_steps=config.warmup_steps, decay=False",
     ),
     (
         "a random draw that hits the original token counts as random, not kept",
@@ -78,12 +84,28 @@ MUTANTS = [
     ),
     (
         "mlm_accuracy scores the model in training mode (dropout on)",
-        "    model.eval()\n    correct",
-        "    correct",
+        "    with eval_mode(model):\n        for _ in range(repeats):",
+        "    if True:\n        for _ in range(repeats):",
     ),
     (
         "each training step reuses the corruption of the first (static masking, same draws)",
-        "            generator=g,\n        )\n        if loss_on",
-        "            generator=torch.Generator(device=device).manual_seed(seed),\n        )\n        if loss_on",
+        "random_fraction=config.random_fraction, generator=generator, **ids,",
+        "random_fraction=config.random_fraction,"
+        " generator=torch.Generator(device=windows.device).manual_seed(0), **ids,",
+    ),
+    (
+        "train_mlm ignores the masking fractions of its config (always BERT's 80/10)",
+        "mlm_probability=config.mask_prob, mask_fraction=config.mask_fraction,",
+        "mlm_probability=config.mask_prob, mask_fraction=MASK_TOKEN_FRACTION,",
+    ),
+    (
+        "a NaN loss does not stop training",
+        'history.loss.append(check_finite_loss(loss.detach(), "loss", step))',
+        "history.loss.append(float(loss.detach()))",
+    ),
+    (
+        "TinyBert's initial weights ignore its seed",
+        "with seeded(seed):  # the initial weights depend on `seed` only",
+        "with seeded(0):  # the initial weights depend on `seed` only",
     ),
 ]

@@ -60,23 +60,47 @@ MUTANTS = [
     ),
     (
         "the recorded ratio forgets λ (weight norm over gradient norm)",
-        "float(decay_of.get(p, 0.0) * p.norm() / p.grad.norm().clamp_min(1e-30))",
+        "float(self.decay_of.get(p, 0.0) * p.norm() / p.grad.norm().clamp_min(1e-30))",
         "float(p.norm() / p.grad.norm().clamp_min(1e-30))",
     ),
     (
         "the recorded penalty is λ·‖w‖² (the 1/2 dropped)",
-        "sum(0.5 * lam * float(p.pow(2).sum()) for p, lam in decay_of.items() if lam)",
-        "sum(lam * float(p.pow(2).sum()) for p, lam in decay_of.items() if lam)",
+        "sum(0.5 * lam * float(p.pow(2).sum()) for p, lam in self.decay_of.items() if lam)",
+        "sum(lam * float(p.pow(2).sum()) for p, lam in self.decay_of.items() if lam)",
     ),
     (
         "a channel counts as alive only if it is positive everywhere",
-        "alive[name] = (out.detach() > 0).any(dim=(0, 2, 3))",
-        "alive[name] = (out.detach() > 0).all(dim=(0, 2, 3))",
+        "self.alive[name] = (out.detach() > 0).any(dim=(0, 2, 3))",
+        "self.alive[name] = (out.detach() > 0).all(dim=(0, 2, 3))",
     ),
     (
         "records taken one step early (off by one)",
-        "record = (s + 1) % record_every == 0",
-        "record = s % record_every == 0",
+        "probe.watching = (s + 1) % record_every == 0",
+        "probe.watching = s % record_every == 0",
+    ),
+    (
+        "the diagnostics are recorded after the update ('step, then record')",
+        "            if probe.watching:\n"
+        "                probe.record(s, pred)  # record the weights and gradients ...\n"
+        "            optimizer.step()  # ... then step\n",
+        "            optimizer.step()\n"
+        "            if probe.watching:\n"
+        "                probe.record(s, pred)\n",
+    ),
+    (
+        "dead units counted in every forward pass, not only the watched one",
+        "            if self.watching:\n                self.alive[name]",
+        "            if True:\n                self.alive[name]",
+    ),
+    (
+        "a NaN loss does not stop training",
+        'loss[s] = check_finite_loss(batch_loss.detach(), "loss", s) / per_pixel',
+        "loss[s] = float(batch_loss.detach()) / per_pixel",
+    ),
+    (
+        "the hourglass's initial weights ignore its seed",
+        "with seeded(seed):  # the initial weights depend on `seed` only",
+        "with seeded(0):  # the initial weights depend on `seed` only",
     ),
     (
         "the batch sampler ignores its seed",
@@ -85,7 +109,7 @@ MUTANTS = [
     ),
     (
         "the forward hooks stay on the model",
-        "            h.remove()",
+        "            handle.remove()",
         "            pass",
     ),
     (
