@@ -36,18 +36,20 @@ from tqdm.auto import tqdm
 
 from companion.core.checks import check_int, check_number, check_tensor
 from companion.core.datasets import Landmarks
+from companion.core.device import eval_mode, resolve_device, seeded
 from companion.core.keypoints import (
     argmax2d,
     check_heatmaps,
     pixel_grid,
     soft_argmax2d,
 )
+from companion.core.training import check_finite_loss
 
 __all__ = [
+    "LandmarkHistory",
     "LandmarkNet",
-    "LandmarkRun",
     "SoftArgmax2d",
-    "TrainConfig",
+    "SoftArgmaxConfig",
     "decode",
     "train_landmarks",
 ]
@@ -57,7 +59,7 @@ OBJECTIVES: tuple[str, ...] = ("soft-argmax", "heatmap")
 
 
 @dataclass(frozen=True)
-class TrainConfig:
+class SoftArgmaxConfig:
     """Defaults of the end-to-end comparison, sized for about 10 s per model on one CPU core.
 
     Attributes:
@@ -76,7 +78,7 @@ class TrainConfig:
         ValueError: If a count is < 1, or ``lr`` or ``beta`` is not > 0.
 
     Example:
-        >>> TrainConfig(steps=10).batch_size
+        >>> SoftArgmaxConfig(steps=10).batch_size
         32
     """
 
@@ -175,25 +177,33 @@ class LandmarkNet(nn.Module):
     Args:
         keypoints: ``K``, the number of output maps, >= 1.
         channels: Width of the first layer; the coarse layers use twice as many, >= 1.
+        seed: Seed of the initial weights (PyTorch's default initialisation, drawn inside
+            :func:`~companion.core.device.seeded`): the same seed gives the same network.
+
+    Raises:
+        TypeError: If an argument is not an int.
+        ValueError: If ``keypoints`` or ``channels`` is < 1, or ``seed`` < 0; in ``forward``, if
+            the images are not ``(B, 1, H, W)``.
 
     Example:
-        >>> net = LandmarkNet(keypoints=5, channels=8)
+        >>> net = LandmarkNet(keypoints=5, channels=8, seed=0)
         >>> net(torch.zeros(2, 1, 32, 32)).shape
         torch.Size([2, 5, 32, 32])
     """
 
-    def __init__(self, keypoints: int = 5, channels: int = 16) -> None:
+    def __init__(self, keypoints: int = 5, channels: int = 16, *, seed: int) -> None:
         super().__init__()
         k = check_int(keypoints, "keypoints", minimum=1)
         c = check_int(channels, "channels", minimum=1)
-        self.stem = _conv(1, c)
-        self.down = nn.Sequential(
-            _conv(c, 2 * c, stride=2),
-            _conv(2 * c, 2 * c, stride=2),
-            _conv(2 * c, 2 * c, dilation=2),
-        )
-        self.fuse = _conv(3 * c, c)
-        self.head = nn.Conv2d(c, k, 1)
+        with seeded(seed):
+            self.stem = _conv(1, c)
+            self.down = nn.Sequential(
+                _conv(c, 2 * c, stride=2),
+                _conv(2 * c, 2 * c, stride=2),
+                _conv(2 * c, 2 * c, dilation=2),
+            )
+            self.fuse = _conv(3 * c, c)
+            self.head = nn.Conv2d(c, k, 1)
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         """Map ``(B, 1, H, W)`` images to ``(B, K, H, W)`` scores."""
@@ -205,7 +215,7 @@ class LandmarkNet(nn.Module):
 
 
 @dataclass
-class LandmarkRun:
+class LandmarkHistory:
     """What :func:`train_landmarks` recorded.
 
     Attributes:
@@ -256,15 +266,14 @@ def decode(scores: torch.Tensor, objective: Objective, beta: float = 1.0) -> tor
 def _val_error(
     model: nn.Module, val: Landmarks, objective: Objective, beta: float, device: torch.device
 ) -> float:
-    was_training = model.training
-    model.eval()
+    """Mean keypoint error in pixels over every validation keypoint, in eval mode."""
     errors = []
-    for start in range(0, len(val.images), 256):
-        images = val.images[start : start + 256].to(device)
-        points = val.points[start : start + 256].to(device)
-        pred = decode(model(images), objective, beta)
-        errors.append((pred - points).norm(dim=-1).sum())  # sum over the chunk's keypoints
-    model.train(was_training)
+    with eval_mode(model):
+        for start in range(0, len(val.images), 256):  # chunks of images, not a loop over items
+            images = val.images[start : start + 256].to(device)
+            points = val.points[start : start + 256].to(device)
+            pred = decode(model(images), objective, beta)
+            errors.append((pred - points).norm(dim=-1).sum())  # sum over the chunk's keypoints
     return float(torch.stack(errors).sum()) / val.points[..., 0].numel()
 
 
@@ -274,11 +283,11 @@ def train_landmarks(
     val: Landmarks,
     objective: Objective,
     *,
-    config: TrainConfig = TrainConfig(),  # frozen, so one shared default is safe
-    seed: int = 0,
+    config: SoftArgmaxConfig = SoftArgmaxConfig(),  # frozen, so one shared default is safe
+    seed: int,
     device: torch.device | str | None = None,
-    progress: bool = True,
-) -> LandmarkRun:
+    progress: bool = False,
+) -> LandmarkHistory:
     """Train ``model`` on landmark images with one of the chapter's two objectives.
 
     - ``"soft-argmax"``: coordinates ``soft_argmax2d(model(images), config.beta)`` and the L1
@@ -295,17 +304,22 @@ def train_landmarks(
         val: Validation set, measured every ``config.eval_every`` steps and at the end.
         objective: ``"soft-argmax"`` or ``"heatmap"``.
         config: Steps, batch size, learning rate, evaluation interval and soft-argmax ``beta``.
-        seed: Seed of the batch sampler.
-        device: Where to train; defaults to the device of the model's first parameter.
+        seed: Seed of the batch sampler (the model's initial weights come with the model).
+        device: Where to train; defaults to the model's device
+            (:func:`~companion.core.device.resolve_device`).
         progress: Show a tqdm bar over steps.
 
     Returns:
-        The :class:`LandmarkRun`: per-step training loss and the validation error curve in pixels.
+        The :class:`LandmarkHistory`: per-step training loss and the validation error curve in
+        pixels.
 
     Raises:
-        ValueError: If ``objective`` is unknown.
-        TypeError: If ``train`` or ``val`` is not a :class:`~companion.core.datasets.Landmarks`, or
-            ``config`` not a :class:`TrainConfig`.
+        ValueError: If ``objective`` is unknown or ``seed`` is negative.
+        TypeError: If ``train`` or ``val`` is not a :class:`~companion.core.datasets.Landmarks`,
+            ``config`` not a :class:`SoftArgmaxConfig`, ``seed`` not an int or ``progress`` not a
+            bool.
+        companion.core.training.NonFiniteLossError: If the training loss becomes NaN or infinite
+            (a NaN image, a diverging run); the step is named.
     """
     if objective not in OBJECTIVES:
         raise ValueError(f"objective must be one of {OBJECTIVES}, got {objective!r}")
@@ -314,17 +328,16 @@ def train_landmarks(
             raise TypeError(
                 f"{name} must be a companion.core.datasets.Landmarks, got {type(data).__name__}"
             )
-    if not isinstance(config, TrainConfig):
-        raise TypeError(f"config must be a TrainConfig, got {type(config).__name__}")
+    if not isinstance(config, SoftArgmaxConfig):
+        raise TypeError(f"config must be a SoftArgmaxConfig, got {type(config).__name__}")
     check_int(seed, "seed", minimum=0)
-    if device is None:
-        first = next(model.parameters(), None)
-        device = first.device if first is not None else torch.device("cpu")
-    device = torch.device(device)
+    if not isinstance(progress, bool):
+        raise TypeError(f"progress must be a bool, got {type(progress).__name__}")
+    device = resolve_device(device, model)
     model.to(device)
     optimizer = torch.optim.Adam(model.parameters(), lr=config.lr)
     generator = torch.Generator().manual_seed(seed)
-    run = LandmarkRun(objective)
+    run = LandmarkHistory(objective)
     run.eval_steps.append(0)
     run.val_error.append(_val_error(model, val, objective, config.beta, device))
     model.train()
@@ -336,10 +349,10 @@ def train_landmarks(
             loss = F.l1_loss(soft_argmax2d(scores, config.beta), train.points[index].to(device))
         else:
             loss = F.mse_loss(scores, train.heatmaps[index].to(device))
+        run.train_loss.append(check_finite_loss(loss.detach(), f"{objective} loss", step - 1))
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
-        run.train_loss.append(float(loss.detach()))
         if step % config.eval_every == 0 or step == config.steps:
             run.eval_steps.append(step)
             run.val_error.append(_val_error(model, val, objective, config.beta, device))
