@@ -15,7 +15,7 @@ function move a policy toward higher reward?* runs, in the order it runs them:
    is known in closed form (:func:`score_function_gradient`, :func:`gaussian_ascent`);
 3. a small tabular MDP with known dynamics, where ``log p(tau; theta)`` can be written out in full
    (:class:`TabularMDP`, :func:`trajectory_log_prob`, :func:`exact_expected_return`);
-4. REINFORCE on gymnasium's ``CartPole-v1`` (:class:`ReinforceConfig`, :func:`train_reinforce`).
+4. REINFORCE on gymnasium's ``CartPole-v1`` (:class:`PolicyGradientConfig`, :func:`train_reinforce`).
 
 Shapes use the book's alphabet where it fits: ``B`` batch (episodes or independent repeats), ``T``
 time steps, ``D`` observation width. Two letters are reinforcement learning's own: ``S`` states and
@@ -42,6 +42,8 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from companion.core.checks import check_int, check_number, check_same_shape, check_tensor
+from companion.core.device import resolve_device, seeded
+from companion.core.training import check_finite_loss, moving_average
 
 __all__ = [
     "CARTPOLE_ID",
@@ -51,12 +53,12 @@ __all__ = [
     "TARGET",
     "CartPolePolicy",
     "EpisodeBatch",
-    "GaussianAscent",
-    "ReinforceConfig",
+    "GaussianAscentHistory",
+    "PolicyGradientConfig",
     "ReinforceHistory",
     "TabularMDP",
     "discounted_returns",
-    "evaluate_policy",
+    "evaluate_cartpole_policy",
     "exact_expected_return",
     "gaussian_analytic_gradient",
     "gaussian_ascent",
@@ -68,7 +70,6 @@ __all__ = [
     "quadratic_reward",
     "reinforce_loss",
     "rollout",
-    "running_mean",
     "sample_trajectories",
     "score_function_gradient",
     "solved_at",
@@ -89,7 +90,7 @@ CARTPOLE_SOLVED_WINDOW = 100  # "average return over 100 consecutive episodes", 
 
 
 @dataclass(frozen=True)
-class ReinforceConfig:
+class PolicyGradientConfig:
     """Hyper-parameters of REINFORCE on CartPole, sized to solve it in seconds on a CPU.
 
     Attributes:
@@ -103,7 +104,17 @@ class ReinforceConfig:
             on whole-episode returns; 5e-3 had not solved CartPole after 1280 episodes.
         gamma: Discount of the returns. 0.99 keeps a 500-step horizon (effective horizon ~100)
             while down-weighting the truncation at step 500, which carries no bootstrap.
-        baseline: Subtract :func:`leave_one_out_baseline` from the returns.
+        baseline: Subtract :func:`leave_one_out_baseline` from the returns. On by default: the
+            baseline is what the chapter's last section measures (it cuts the gradient variance).
+
+    Raises:
+        TypeError: If a count is not an int, a rate not a number, or ``baseline`` not a bool.
+        ValueError: If ``episodes_per_update < 2`` (the leave-one-out baseline needs another
+            episode), another count is < 1, ``lr <= 0`` or ``gamma`` lies outside ``[0, 1]``.
+
+    Example:
+        >>> PolicyGradientConfig(updates=10).episodes_per_update
+        16
     """
 
     episodes_per_update: int = 16
@@ -237,6 +248,18 @@ def quadratic_reward(actions: torch.Tensor, target: float = TARGET) -> torch.Ten
 def gaussian_expected_reward(mu: float, log_sigma: float, target: float = TARGET) -> float:
     """Closed form of ``E[R(a)]`` for ``a ~ N(mu, sigma^2)``: ``-(mu - target)^2 - sigma^2``.
 
+    Args:
+        mu: Mean of the policy.
+        log_sigma: Log standard deviation of the policy.
+        target: The best action of :func:`quadratic_reward`.
+
+    Returns:
+        The expected reward, a float.
+
+    Raises:
+        TypeError: If an argument is not a real number.
+        ValueError: If an argument is not finite.
+
     Example:
         >>> gaussian_expected_reward(0.0, 0.0)
         -10.0
@@ -250,8 +273,17 @@ def gaussian_expected_reward(mu: float, log_sigma: float, target: float = TARGET
 def gaussian_analytic_gradient(mu: float, log_sigma: float, target: float = TARGET) -> torch.Tensor:
     """Exact ``grad E[R]`` with respect to ``(mu, log sigma)``: ``(-2 (mu - target), -2 sigma^2)``.
 
+    Args:
+        mu: Mean of the policy.
+        log_sigma: Log standard deviation of the policy.
+        target: The best action of :func:`quadratic_reward`.
+
     Returns:
         A float64 tensor of shape ``(2,)``.
+
+    Raises:
+        TypeError: If an argument is not a real number.
+        ValueError: If an argument is not finite.
 
     Example:
         >>> gaussian_analytic_gradient(0.0, 0.0)
@@ -382,7 +414,7 @@ def score_function_gradient(
 
 
 @dataclass
-class GaussianAscent:
+class GaussianAscentHistory:
     """What :func:`gaussian_ascent` recorded.
 
     Attributes:
@@ -404,7 +436,7 @@ def gaussian_ascent(
     baseline: bool = True,
     target: float = TARGET,
     generator: torch.Generator | None = None,
-) -> GaussianAscent:
+) -> GaussianAscentHistory:
     """Stochastic gradient ascent on ``(mu, log sigma)`` driven by :func:`score_function_gradient`.
 
     Plain steps ``theta <- theta + lr * g_hat``: the iterative way to reach ``grad J = 0`` when
@@ -421,7 +453,13 @@ def gaussian_ascent(
         generator: Source of randomness.
 
     Returns:
-        A :class:`GaussianAscent`.
+        A :class:`GaussianAscentHistory`.
+
+    Raises:
+        TypeError: If a number or count has the wrong type.
+        ValueError: If ``steps < 1``, ``lr <= 0`` or ``num_samples < 2``.
+        companion.core.training.NonFiniteLossError: If a gradient estimate becomes NaN or
+            infinite (the step is named).
 
     Example:
         >>> g = torch.Generator().manual_seed(0)
@@ -434,7 +472,7 @@ def gaussian_ascent(
     check_int(steps, "steps", minimum=1)
     lr = check_number(lr, "lr", low=0, low_inclusive=False)
     params, grads = [theta], []
-    for _ in range(steps):
+    for step in range(steps):
         g = score_function_gradient(
             float(theta[0]),
             float(theta[1]),
@@ -443,10 +481,11 @@ def gaussian_ascent(
             target=target,
             generator=generator,
         )[0]
+        check_finite_loss(g.abs().sum(), "gradient estimate", step)
         theta = theta + lr * g
         params.append(theta)
         grads.append(g)
-    return GaussianAscent(torch.stack(params), torch.stack(grads))
+    return GaussianAscentHistory(torch.stack(params), torch.stack(grads))
 
 
 # ----------------------------------------------------------------------------------------------
@@ -503,6 +542,20 @@ def make_random_mdp(
     dtype: torch.dtype = torch.float64,
 ) -> TabularMDP:
     """A random :class:`TabularMDP`: Dirichlet(1) transition rows, uniform rewards in ``[0, 1)``.
+
+    Args:
+        num_states: ``S``, >= 1.
+        num_actions: ``A``, >= 1.
+        horizon: Actions per episode ``T``, >= 1.
+        generator: Source of randomness.
+        dtype: Floating dtype of the tensors (float64 for exact gradient comparisons).
+
+    Returns:
+        The :class:`TabularMDP`; its initial distribution is Dirichlet(1) too.
+
+    Raises:
+        TypeError: If a size is not an int.
+        ValueError: If a size is < 1.
 
     Example:
         >>> mdp = make_random_mdp(generator=torch.Generator().manual_seed(0))
@@ -656,20 +709,34 @@ def exact_expected_return(mdp: TabularMDP, logits: torch.Tensor) -> torch.Tensor
 class CartPolePolicy(nn.Module):
     """A softmax policy: an MLP from observations ``(B, D)`` to action logits ``(B, A)``.
 
+    Args:
+        obs_dim: Observation width ``D`` (CartPole's is 4).
+        num_actions: Number of discrete actions ``A``, >= 2.
+        hidden: Width of the one hidden layer.
+        seed: Seed of the initial weights (PyTorch's default initialisation, drawn inside
+            :func:`~companion.core.device.seeded`).
+
+    Raises:
+        TypeError: If an argument is not an int.
+        ValueError: If a size is below its minimum or ``seed`` is negative.
+
     Example:
-        >>> policy = CartPolePolicy(hidden=8)
+        >>> policy = CartPolePolicy(hidden=8, seed=0)
         >>> policy(torch.zeros(5, 4)).shape
         torch.Size([5, 2])
     """
 
-    def __init__(self, obs_dim: int = 4, num_actions: int = 2, hidden: int = 32) -> None:
+    def __init__(
+        self, obs_dim: int = 4, num_actions: int = 2, hidden: int = 32, *, seed: int
+    ) -> None:
         super().__init__()
         check_int(obs_dim, "obs_dim", minimum=1)
         check_int(num_actions, "num_actions", minimum=2)
         check_int(hidden, "hidden", minimum=1)
-        self.net = nn.Sequential(
-            nn.Linear(obs_dim, hidden), nn.Tanh(), nn.Linear(hidden, num_actions)
-        )
+        with seeded(seed):
+            self.net = nn.Sequential(
+                nn.Linear(obs_dim, hidden), nn.Tanh(), nn.Linear(hidden, num_actions)
+            )
 
     def forward(self, obs: torch.Tensor) -> torch.Tensor:
         """Logits ``(..., A)`` of observations ``(..., D)``."""
@@ -737,7 +804,7 @@ def rollout(policy: nn.Module, env, *, generator: torch.Generator) -> EpisodeBat
     Returns:
         An :class:`EpisodeBatch` on the policy's device.
     """
-    device = next(policy.parameters()).device
+    device = resolve_device(None, policy)
     obs, _ = env.reset()
     alive = np.ones(env.num_envs, dtype=bool)
     steps: list[tuple[torch.Tensor, torch.Tensor, np.ndarray, np.ndarray]] = []
@@ -817,7 +884,7 @@ class ReinforceHistory:
 
 
 def train_reinforce(
-    config: ReinforceConfig,
+    config: PolicyGradientConfig,
     *,
     seed: int,
     device: torch.device | str | None = None,
@@ -840,25 +907,35 @@ def train_reinforce(
     Returns:
         A :class:`ReinforceHistory`.
 
+    Raises:
+        TypeError: If ``config`` is not a :class:`PolicyGradientConfig`, ``seed`` not an int, or
+            ``measure_variance`` or ``progress`` not a bool.
+        ValueError: If ``seed`` is negative.
+        companion.core.training.NonFiniteLossError: If the REINFORCE loss becomes NaN or
+            infinite (the update is named).
+
     Example:
-        >>> run = train_reinforce(ReinforceConfig(episodes_per_update=4, updates=2), seed=0)
+        >>> run = train_reinforce(PolicyGradientConfig(episodes_per_update=4, updates=2), seed=0)
         >>> len(run.episode_returns)
         8
     """
-    if not isinstance(config, ReinforceConfig):
-        raise TypeError(f"config must be a ReinforceConfig, got {type(config).__name__}")
+    if not isinstance(config, PolicyGradientConfig):
+        raise TypeError(f"config must be a PolicyGradientConfig, got {type(config).__name__}")
     check_int(seed, "seed", minimum=0)
-    device = torch.device("cpu") if device is None else torch.device(device)
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        policy = CartPolePolicy(hidden=config.hidden).to(device)
+    for name, flag in (("measure_variance", measure_variance), ("progress", progress)):
+        if not isinstance(flag, bool):
+            raise TypeError(f"{name} must be a bool, got {type(flag).__name__}")
+    device = resolve_device(device)
+    policy = CartPolePolicy(hidden=config.hidden, seed=seed).to(device)
     generator = torch.Generator(device=device).manual_seed(seed)
     optimizer = torch.optim.Adam(policy.parameters(), lr=config.lr)
     env = _make_env(config.episodes_per_update)
     env.reset(seed=seed)
     history = ReinforceHistory(policy)
     with _one_thread():
-        for _ in tqdm(range(config.updates), desc="REINFORCE", disable=not progress, leave=False):
+        for step in tqdm(
+            range(config.updates), desc="REINFORCE", disable=not progress, leave=False
+        ):
             batch = rollout(policy, env, generator=generator)
             if measure_variance:
                 with_b = per_episode_gradients(policy, batch, gamma=config.gamma, baseline=True)
@@ -872,6 +949,7 @@ def train_reinforce(
             loss = reinforce_loss(
                 log_probs[mask], returns[mask], None if base is None else base[mask]
             )
+            check_finite_loss(loss.detach(), "REINFORCE loss", step)
             optimizer.zero_grad()
             loss.backward()
             optimizer.step()
@@ -882,43 +960,32 @@ def train_reinforce(
     return history
 
 
-def evaluate_policy(
+def evaluate_cartpole_policy(
     policy: nn.Module, *, episodes: int = CARTPOLE_SOLVED_WINDOW, seed: int
 ) -> np.ndarray:
     """Undiscounted returns of fresh CartPole episodes, actions *sampled* from the policy.
 
     Args:
-        policy: A trained :class:`CartPolePolicy`.
+        policy: A trained :class:`CartPolePolicy` (any module mapping ``(B, 4)`` to logits).
         episodes: Number of episodes, played side by side.
         seed: Seeds the environments and the action sampling.
 
     Returns:
         A float array ``(episodes,)``.
+
+    Raises:
+        TypeError: If ``policy`` is not an ``nn.Module``, or ``episodes`` or ``seed`` not an int.
+        ValueError: If ``episodes < 1`` or ``seed < 0``.
     """
     check_int(episodes, "episodes", minimum=1)
     check_int(seed, "seed", minimum=0)
-    device = next(policy.parameters()).device
+    device = resolve_device(None, policy)
     env = _make_env(episodes)
     env.reset(seed=seed)
     with _one_thread():
         batch = rollout(policy, env, generator=torch.Generator(device=device).manual_seed(seed))
     env.close()
     return batch.episode_returns.cpu().numpy().astype(float)
-
-
-def running_mean(values: np.ndarray | list[float], window: int) -> np.ndarray:
-    """Mean of each run of ``window`` consecutive values: ``len(values) - window + 1`` entries.
-
-    Example:
-        >>> running_mean([1.0, 2.0, 3.0, 4.0], 2)
-        array([1.5, 2.5, 3.5])
-    """
-    check_int(window, "window", minimum=1)
-    x = np.asarray(values, dtype=float)
-    if x.ndim != 1 or x.size < window:
-        raise ValueError(f"values must be 1-D with at least window={window} entries, got {x.shape}")
-    c = np.concatenate([[0.0], np.cumsum(x)])
-    return (c[window:] - c[:-window]) / window
 
 
 def solved_at(
@@ -929,11 +996,26 @@ def solved_at(
 ) -> int | None:
     """The number of episodes after which the running mean first reached ``threshold``, or None.
 
+    The running mean is :func:`~companion.core.training.moving_average` over ``window`` episodes.
+
+    Args:
+        returns: Episode returns, in the order played, at least ``window`` of them.
+        threshold: The solved level (gymnasium's ``reward_threshold`` for CartPole-v1).
+        window: Number of consecutive episodes averaged (the Gym convention: 100).
+
+    Returns:
+        The count of episodes played when the mean of the last ``window`` first reached
+        ``threshold``, or ``None`` if it never did.
+
+    Raises:
+        TypeError: If ``threshold`` is not a number or ``window`` not an int.
+        ValueError: If ``window`` is outside ``[1, len(returns)]``.
+
     Example:
         >>> solved_at([0.0, 500.0, 500.0], threshold=475.0, window=2)
         3
     """
     threshold = check_number(threshold, "threshold")
-    means = running_mean(returns, window)
+    means = moving_average(returns, window)
     hits = np.flatnonzero(means >= threshold)
     return int(hits[0]) + window if hits.size else None

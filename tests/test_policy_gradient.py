@@ -11,16 +11,17 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from companion.core.training import NonFiniteLossError
 from companion.policy_gradient import (
     CARTPOLE_MAX_STEPS,
     CartPolePolicy,
     EpisodeBatch,
-    ReinforceConfig,
+    PolicyGradientConfig,
     TabularMDP,
     _make_env,
     _one_thread,
     discounted_returns,
-    evaluate_policy,
+    evaluate_cartpole_policy,
     exact_expected_return,
     gaussian_analytic_gradient,
     gaussian_ascent,
@@ -32,7 +33,6 @@ from companion.policy_gradient import (
     quadratic_reward,
     reinforce_loss,
     rollout,
-    running_mean,
     sample_trajectories,
     score_function_gradient,
     solved_at,
@@ -384,7 +384,7 @@ def test_mdp_rejects_bad_input(mdp):
 
 
 def test_rollout_masks_each_episode_as_a_prefix():
-    policy = CartPolePolicy(hidden=8)
+    policy = CartPolePolicy(hidden=8, seed=0)
     env = _make_env(5)
     env.reset(seed=0)
     batch = rollout(policy, env, generator=torch.Generator().manual_seed(0))
@@ -401,7 +401,7 @@ def test_rollout_masks_each_episode_as_a_prefix():
 
 def test_train_reinforce_is_reproducible_and_restores_threads():
     threads = torch.get_num_threads()
-    config = ReinforceConfig(episodes_per_update=4, updates=3)
+    config = PolicyGradientConfig(episodes_per_update=4, updates=3)
     a = train_reinforce(config, seed=3)
     b = train_reinforce(config, seed=3)
     assert a.episode_returns == b.episode_returns and len(a.episode_returns) == 12
@@ -420,7 +420,7 @@ def test_one_thread_restores_the_setting_after_an_error():
 
 def test_per_episode_gradients_average_to_the_batch_gradient():
     torch.manual_seed(0)
-    policy = CartPolePolicy(hidden=8)
+    policy = CartPolePolicy(hidden=8, seed=0)
     env = _make_env(4)
     env.reset(seed=1)
     batch = rollout(policy, env, generator=torch.Generator().manual_seed(1))
@@ -434,28 +434,105 @@ def test_per_episode_gradients_average_to_the_batch_gradient():
     torch.testing.assert_close(rows.mean(0), torch.cat([g.flatten() for g in grads]))
 
 
-def test_evaluate_policy_shape():
-    returns = evaluate_policy(CartPolePolicy(hidden=4), episodes=3, seed=0)
+def test_evaluate_cartpole_policy_is_seeded_and_counts_steps():
+    policy = CartPolePolicy(hidden=4, seed=0)
+    returns = evaluate_cartpole_policy(policy, episodes=3, seed=0)
     assert returns.shape == (3,) and (returns >= 1).all()
+    np.testing.assert_array_equal(returns, evaluate_cartpole_policy(policy, episodes=3, seed=0))
 
 
 def test_config_and_training_reject_bad_input():
     with pytest.raises(ValueError, match="gamma"):
-        ReinforceConfig(gamma=1.5)
+        PolicyGradientConfig(gamma=1.5)
     with pytest.raises(ValueError, match="episodes_per_update"):
-        ReinforceConfig(episodes_per_update=1)
+        PolicyGradientConfig(episodes_per_update=1)
     with pytest.raises(TypeError, match="baseline"):
-        ReinforceConfig(baseline=1)
+        PolicyGradientConfig(baseline=1)
     with pytest.raises(TypeError, match="config"):
         train_reinforce({"lr": 0.01}, seed=0)
     with pytest.raises(ValueError, match="seed"):
-        train_reinforce(ReinforceConfig(), seed=-1)
+        train_reinforce(PolicyGradientConfig(), seed=-1)
+    with pytest.raises(TypeError, match="progress"):
+        train_reinforce(PolicyGradientConfig(), seed=0, progress="yes")
 
 
-def test_running_mean_and_solved_at():
-    x = np.arange(10.0)
-    np.testing.assert_allclose(running_mean(x, 3), np.convolve(x, np.ones(3) / 3, "valid"))
+def test_solved_at_counts_episodes_to_the_first_solved_window():
     assert solved_at([480.0] * 50 + [460.0] * 60, threshold=475.0, window=100) is None
     assert solved_at([0.0] * 10 + [500.0] * 100) == 105  # 5 zeros left in the window
+    assert solved_at([500.0] * 100) == 100  # solved by the first full window
     with pytest.raises(ValueError, match="window"):
-        running_mean([1.0, 2.0], 3)
+        solved_at([1.0, 2.0], window=3)
+
+
+def replay_first_update(config: PolicyGradientConfig, seed: int):
+    """train_reinforce's first update written out from the public pieces: batch, policy, loss."""
+    policy = CartPolePolicy(hidden=config.hidden, seed=seed)
+    start = [p.detach().clone() for p in policy.parameters()]
+    env = _make_env(config.episodes_per_update)
+    env.reset(seed=seed)
+    with _one_thread():
+        batch = rollout(policy, env, generator=torch.Generator().manual_seed(seed))
+    env.close()
+    returns = discounted_returns(batch.rewards, config.gamma)
+    base = leave_one_out_baseline(returns, batch.mask) if config.baseline else None
+    log_pi = torch.log_softmax(policy(batch.obs), -1).gather(-1, batch.actions[..., None])[..., 0]
+    m = batch.mask
+    loss = reinforce_loss(log_pi[m], returns[m], None if base is None else base[m])
+    optimizer = torch.optim.Adam(policy.parameters(), lr=config.lr)
+    loss.backward()
+    optimizer.step()
+    return policy, start, batch
+
+
+@pytest.mark.parametrize("baseline", [True, False])
+def test_train_reinforce_update_is_the_masked_reinforce_step(baseline):
+    """One update = one Adam step on reinforce_loss over the valid steps, with or without b."""
+    config = PolicyGradientConfig(episodes_per_update=5, updates=1, gamma=0.9, baseline=baseline)
+    want, start, batch = replay_first_update(config, seed=2)
+    assert not batch.mask.all()  # episodes of different lengths: the padding must be left out
+    run = train_reinforce(config, seed=2)
+    for p, q, p0 in zip(run.policy.parameters(), want.parameters(), start, strict=True):
+        torch.testing.assert_close(p, q)
+        assert not torch.equal(p, p0)
+    assert run.episode_returns == batch.episode_returns.tolist()
+
+
+def test_train_reinforce_variance_ratio_is_without_over_with_baseline():
+    config = PolicyGradientConfig(episodes_per_update=6, updates=1)
+    _, _, batch = replay_first_update(config, seed=4)
+    policy = CartPolePolicy(hidden=config.hidden, seed=4)
+    with_b = per_episode_gradients(policy, batch, gamma=config.gamma, baseline=True)
+    without = per_episode_gradients(policy, batch, gamma=config.gamma, baseline=False)
+    want = float(without.var(0).sum() / with_b.var(0).sum())
+    run = train_reinforce(config, seed=4, measure_variance=True)
+    assert run.variance_ratio == [pytest.approx(want, rel=1e-4)]
+
+
+def test_train_reinforce_stops_when_the_loss_is_not_finite(monkeypatch):
+    import companion.policy_gradient as pg
+
+    monkeypatch.setattr(pg, "discounted_returns", lambda r, g: torch.full_like(r, math.nan))
+    with pytest.raises(NonFiniteLossError, match="REINFORCE loss became nan at step 0"):
+        train_reinforce(PolicyGradientConfig(episodes_per_update=2, updates=2), seed=0)
+
+
+def test_gaussian_ascent_stops_when_it_diverges():
+    with pytest.raises(NonFiniteLossError, match="gradient estimate"):
+        gaussian_ascent(
+            0.0, 0.0, steps=200, lr=1e3, num_samples=4, generator=torch.Generator().manual_seed(0)
+        )
+
+
+def test_baseline_estimator_is_unbiased_even_with_two_samples():
+    """N = 2: a batch-mean baseline would halve d/dmu (6 -> 3); leave-one-out keeps it at 6."""
+    gen = torch.Generator().manual_seed(14)
+    est = score_function_gradient(0.0, 0.0, 2, num_repeats=100_000, baseline=True, generator=gen)
+    mean, se = est[:, 0].mean().item(), est[:, 0].std().item() / math.sqrt(est.shape[0])
+    assert abs(mean - 6.0) < 4.5 * se and 4.5 * se < 1.0
+
+
+def test_policy_weights_depend_on_the_seed_only():
+    torch.rand(3)  # the global generator's state must not matter
+    a, b = CartPolePolicy(hidden=4, seed=1), CartPolePolicy(hidden=4, seed=1)
+    assert all(torch.equal(p, q) for p, q in zip(a.parameters(), b.parameters(), strict=True))
+    assert not torch.equal(a.net[0].weight, CartPolePolicy(hidden=4, seed=2).net[0].weight)
