@@ -39,6 +39,8 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from companion.core.checks import check_int, check_number, check_same_shape, check_tensor
+from companion.core.device import resolve_device, seeded
+from companion.core.training import check_finite_loss
 
 __all__ = [
     "LOG_STD_MAX",
@@ -47,10 +49,10 @@ __all__ = [
     "ReplayBuffer",
     "SACAgent",
     "SACConfig",
+    "SacHistory",
     "SquashedGaussianActor",
-    "TrainLog",
     "TwinQ",
-    "evaluate_policy",
+    "evaluate_continuous_policy",
     "log_one_minus_tanh_sq",
     "polyak_update",
     "soft_q_target",
@@ -91,7 +93,18 @@ class SACConfig:
         target_entropy: Entropy target of the tuned temperature; ``None`` means ``-K``, the
             heuristic of Haarnoja et al. 2018b (one nat below zero per action dimension).
         buffer_size: Replay capacity in transitions; larger than the runs here, so nothing is lost.
-        learning_starts: Uniformly random transitions collected before the first update.
+        learning_starts: Uniformly random transitions collected before the first update. 1 000,
+            CleanRL's order of magnitude scaled to a 6 000-step budget: enough varied states
+            for the critics' first batches, a sixth of the run.
+
+    Raises:
+        TypeError: If a size is not an int or a rate not a number.
+        ValueError: If a value is outside its range (``gamma``, ``tau`` in ``(0, 1]``, positive
+            learning rates, ``alpha >= 0`` and ``> 0`` when tuned, sizes >= 1).
+
+    Example:
+        >>> SACConfig(hidden=8).batch_size
+        256
     """
 
     hidden: int = 64
@@ -237,19 +250,27 @@ class SquashedGaussianActor(nn.Module):
         obs_dim: Observation width ``D``.
         act_dim: Action dimensions ``K``.
         hidden: Width of the two hidden layers.
+        seed: Seed of the initial weights (``nn.Linear``'s default initialisation, drawn inside
+            :func:`~companion.core.device.seeded`).
+
+    Raises:
+        TypeError: If an argument is not an int.
+        ValueError: If a size is < 1 or ``seed`` < 0.
 
     Example:
-        >>> actor = SquashedGaussianActor(3, 1, hidden=8)
+        >>> actor = SquashedGaussianActor(3, 1, hidden=8, seed=0)
         >>> action, log_prob = actor(torch.zeros(5, 3), generator=torch.Generator().manual_seed(0))
         >>> action.shape, log_prob.shape
         (torch.Size([5, 1]), torch.Size([5]))
     """
 
-    def __init__(self, obs_dim: int, act_dim: int, hidden: int = 64) -> None:
+    def __init__(self, obs_dim: int, act_dim: int, hidden: int = 64, *, seed: int) -> None:
         super().__init__()
         self.obs_dim = check_int(obs_dim, "obs_dim", minimum=1)
         self.act_dim = check_int(act_dim, "act_dim", minimum=1)
-        self.trunk = _mlp(obs_dim, check_int(hidden, "hidden", minimum=1), 2 * act_dim)
+        check_int(hidden, "hidden", minimum=1)
+        with seeded(seed):
+            self.trunk = _mlp(obs_dim, hidden, 2 * act_dim)
 
     def distribution(self, obs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Mean and log standard deviation of the pre-squash Gaussian.
@@ -318,14 +339,19 @@ class TwinQ(nn.Module):
         obs_dim: Observation width ``D``.
         act_dim: Action dimensions ``K``.
         hidden: Width of the two hidden layers of each critic.
+        seed: Seed of the initial weights (drawn inside :func:`~companion.core.device.seeded`).
+
+    Raises:
+        TypeError: If an argument is not an int.
+        ValueError: If a size is < 1 or ``seed`` < 0.
 
     Example:
-        >>> q = TwinQ(3, 1, hidden=8)
+        >>> q = TwinQ(3, 1, hidden=8, seed=0)
         >>> q(torch.zeros(5, 3), torch.zeros(5, 1)).shape
         torch.Size([2, 5])
     """
 
-    def __init__(self, obs_dim: int, act_dim: int, hidden: int = 64) -> None:
+    def __init__(self, obs_dim: int, act_dim: int, hidden: int = 64, *, seed: int) -> None:
         super().__init__()
         self.obs_dim = check_int(obs_dim, "obs_dim", minimum=1)
         self.act_dim = check_int(act_dim, "act_dim", minimum=1)
@@ -333,12 +359,12 @@ class TwinQ(nn.Module):
         sizes = [obs_dim + act_dim, hidden, hidden, 1]
         self.weights = nn.ParameterList()
         self.biases = nn.ParameterList()
-        for fan_in, fan_out in itertools.pairwise(sizes):
-            bound = 1.0 / math.sqrt(fan_in)
-            self.weights.append(
-                nn.Parameter(torch.empty(2, fan_in, fan_out).uniform_(-bound, bound))
-            )
-            self.biases.append(nn.Parameter(torch.empty(2, 1, fan_out).uniform_(-bound, bound)))
+        with seeded(seed):
+            for fan_in, fan_out in itertools.pairwise(sizes):
+                bound = 1.0 / math.sqrt(fan_in)
+                weight = torch.empty(2, fan_in, fan_out).uniform_(-bound, bound)
+                self.weights.append(nn.Parameter(weight))
+                self.biases.append(nn.Parameter(torch.empty(2, 1, fan_out).uniform_(-bound, bound)))
 
     def forward(self, obs: torch.Tensor, action: torch.Tensor) -> torch.Tensor:
         """Both critics' values.
@@ -570,8 +596,13 @@ class SACAgent:
         obs_dim: Observation width ``D``.
         act_dim: Action dimensions ``K``.
         config: Hyper-parameters.
-        seed: Seeds the weight initialisation and the policy noise.
-        device: Where the networks live.
+        seed: Seeds the weight initialisation (the actor with ``seed``, the critics with
+            ``seed + 1``) and the policy noise.
+        device: Where the networks live (:func:`~companion.core.device.resolve_device`).
+
+    Raises:
+        TypeError: If ``config`` is not a :class:`SACConfig` or ``seed`` not an int.
+        ValueError: If ``seed`` is negative.
 
     Example:
         >>> agent = SACAgent(3, 1, SACConfig(hidden=8, batch_size=4), seed=0)
@@ -594,12 +625,11 @@ class SACAgent:
             raise TypeError(f"config must be a SACConfig, got {type(config).__name__}")
         check_int(seed, "seed", minimum=0)
         self.config = config
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(seed)
-            self.actor = SquashedGaussianActor(obs_dim, act_dim, config.hidden).to(device)
-            self.qf = TwinQ(obs_dim, act_dim, config.hidden).to(device)
+        dev = resolve_device(device)
+        self.actor = SquashedGaussianActor(obs_dim, act_dim, config.hidden, seed=seed).to(dev)
+        self.qf = TwinQ(obs_dim, act_dim, config.hidden, seed=seed + 1).to(dev)
         self.qf_target = copy.deepcopy(self.qf).requires_grad_(False)
-        dev = next(self.actor.parameters()).device
+        self.updates = 0  # updates made so far: the step that check_finite_loss names
         self.generator = torch.Generator(device=dev).manual_seed(seed)
         self.target_entropy = (
             -float(act_dim) if config.target_entropy is None else config.target_entropy
@@ -641,6 +671,11 @@ class SACAgent:
         Returns:
             ``{"q_loss", "actor_loss", "alpha", "entropy"}``; ``entropy`` is the batch estimate
             ``-mean log pi(a|s)`` of the policy's entropy, in nats.
+
+        Raises:
+            TypeError: If ``batch`` is not a :class:`Batch`.
+            companion.core.training.NonFiniteLossError: If the critics' or the actor's loss is
+                NaN or infinite (a NaN reward, a diverging critic), before any weight moves.
         """
         if not isinstance(batch, Batch):
             raise TypeError(f"batch must be a Batch, got {type(batch).__name__}")
@@ -655,6 +690,7 @@ class SACAgent:
             )
         q = self.qf(batch.obs, batch.action)  # (2, B)
         q_loss = (q - target).square().mean(dim=1).sum()  # MSE of each critic, summed
+        check_finite_loss(q_loss.detach(), "critic loss", self.updates)
         self.q_opt.zero_grad(set_to_none=True)
         q_loss.backward()
         self.q_opt.step()
@@ -664,6 +700,7 @@ class SACAgent:
         q_pi = self.qf(batch.obs, action).min(dim=0).values  # (B,)
         self.qf.requires_grad_(True)
         actor_loss = (alpha * log_prob - q_pi).mean()
+        check_finite_loss(actor_loss.detach(), "actor loss", self.updates)
         self.actor_opt.zero_grad(set_to_none=True)
         actor_loss.backward()
         self.actor_opt.step()
@@ -675,6 +712,7 @@ class SACAgent:
             self.alpha_opt.step()
 
         polyak_update(self.qf_target, self.qf, cfg.tau)
+        self.updates += 1
         return {
             "q_loss": q_loss.item(),
             "actor_loss": actor_loss.item(),
@@ -689,7 +727,7 @@ class SACAgent:
 
 
 @dataclass
-class TrainLog:
+class SacHistory:
     """What :func:`train_sac` recorded.
 
     Attributes:
@@ -732,7 +770,7 @@ def train_sac(
     env_id: str = "Pendulum-v1",
     device: torch.device | str | None = None,
     progress: bool = False,
-) -> TrainLog:
+) -> SacHistory:
     """Train a :class:`SACAgent` on a gymnasium environment with a box action space.
 
     Each iteration steps ``num_envs`` copies of the environment once (one action each), stores the
@@ -750,16 +788,24 @@ def train_sac(
         progress: Show a tqdm bar.
 
     Returns:
-        A :class:`TrainLog`.
+        A :class:`SacHistory`.
 
     Raises:
-        ValueError: If ``env_steps`` is not a positive multiple of ``num_envs``.
+        TypeError: If ``config`` is not a :class:`SACConfig`, a count or ``seed`` not an int, or
+            ``progress`` not a bool.
+        ValueError: If ``env_steps`` is not a positive multiple of ``num_envs`` or ``seed`` < 0.
+        companion.core.training.NonFiniteLossError: If a loss becomes NaN or infinite (a NaN
+            reward, a diverging critic): training stops at that update.
     """
+    if not isinstance(config, SACConfig):
+        raise TypeError(f"config must be a SACConfig, got {type(config).__name__}")
     check_int(num_envs, "num_envs", minimum=1)
     check_int(env_steps, "env_steps", minimum=num_envs)
     check_int(seed, "seed", minimum=0)
     if env_steps % num_envs:
         raise ValueError(f"env_steps must be a multiple of num_envs={num_envs}, got {env_steps}")
+    if not isinstance(progress, bool):
+        raise TypeError(f"progress must be a bool, got {type(progress).__name__}")
     envs = _vector_env(env_id, num_envs)
     obs_dim = envs.single_observation_space.shape[0]
     act_dim = envs.single_action_space.shape[0]
@@ -768,7 +814,7 @@ def train_sac(
     dev = agent.generator.device
     buffer = ReplayBuffer(config.buffer_size, obs_dim, act_dim, seed=seed, device=dev)
     warmup = torch.Generator(device=dev).manual_seed(seed)
-    log = TrainLog(agent, buffer)
+    log = SacHistory(agent, buffer)
 
     obs, _ = envs.reset(seed=seed)
     returns = np.zeros(num_envs)
@@ -810,7 +856,7 @@ def train_sac(
     return log
 
 
-def evaluate_policy(
+def evaluate_continuous_policy(
     policy: Callable[[torch.Tensor], torch.Tensor],
     *,
     episodes: int = 10,
@@ -832,10 +878,12 @@ def evaluate_policy(
         A float array of shape ``(episodes,)``.
 
     Raises:
-        ValueError: If ``episodes < 1`` or the policy returns the wrong shape.
+        TypeError: If ``episodes`` or ``seed`` is not an int.
+        ValueError: If ``episodes < 1``, ``seed < 0`` or the policy returns the wrong shape.
     """
     check_int(episodes, "episodes", minimum=1)
     check_int(seed, "seed", minimum=0)
+    device = resolve_device(device)
     envs = _vector_env(env_id, episodes)
     low, high = envs.single_action_space.low, envs.single_action_space.high
     act_dim = envs.single_action_space.shape[0]

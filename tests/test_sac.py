@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import math
 
 import numpy as np
@@ -11,6 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from torch.distributions import Normal, TanhTransform, TransformedDistribution
 
+from companion.core.training import NonFiniteLossError
 from companion.sac import (
     LOG_STD_MAX,
     LOG_STD_MIN,
@@ -20,7 +22,7 @@ from companion.sac import (
     SACConfig,
     SquashedGaussianActor,
     TwinQ,
-    evaluate_policy,
+    evaluate_continuous_policy,
     log_one_minus_tanh_sq,
     polyak_update,
     soft_q_target,
@@ -160,8 +162,7 @@ def test_to_env_action_maps_the_ends_to_the_bounds():
 
 
 def test_actor_log_prob_is_the_density_of_its_action():
-    torch.manual_seed(0)
-    actor = SquashedGaussianActor(3, 2, hidden=16).double()
+    actor = SquashedGaussianActor(3, 2, hidden=16, seed=0).double()
     obs = torch.randn(32, 3, dtype=F64)
     action, log_prob = actor(obs, generator=torch.Generator().manual_seed(1))
     mean, log_std = actor.distribution(obs)
@@ -172,8 +173,7 @@ def test_actor_log_prob_is_the_density_of_its_action():
 
 
 def test_actor_gradients_reach_mean_and_std_through_log_prob_and_action():
-    torch.manual_seed(0)
-    actor = SquashedGaussianActor(3, 1, hidden=16)
+    actor = SquashedGaussianActor(3, 1, hidden=16, seed=0)
     obs = torch.randn(64, 3)
     eps = torch.randn(64, 1, generator=torch.Generator().manual_seed(0))
     last = actor.trunk[-1]  # output rows: [0, K) the mean head, [K, 2K) the log-std head
@@ -188,7 +188,7 @@ def test_actor_gradients_reach_mean_and_std_through_log_prob_and_action():
 
 
 def test_actor_fixed_noise_is_deterministic_and_generator_is_reproducible():
-    actor = SquashedGaussianActor(3, 1, hidden=8)
+    actor = SquashedGaussianActor(3, 1, hidden=8, seed=0)
     obs = torch.randn(5, 3)
     a1, _ = actor(obs, generator=torch.Generator().manual_seed(3))
     a2, _ = actor(obs, generator=torch.Generator().manual_seed(3))
@@ -199,8 +199,27 @@ def test_actor_fixed_noise_is_deterministic_and_generator_is_reproducible():
     torch.testing.assert_close(actor.mean_action(obs), torch.tanh(mean))
 
 
+def test_actor_log_std_stays_inside_its_bounds_for_extreme_outputs():
+    actor = SquashedGaussianActor(3, 1, hidden=8, seed=0)
+    obs = torch.randn(4, 3, generator=torch.Generator().manual_seed(0))
+    for raw in (1e4, -1e4):
+        with torch.no_grad():
+            actor.trunk[-1].bias[1] = raw  # row K: the log-std head
+        _, log_std = actor.distribution(obs)
+        assert ((log_std >= LOG_STD_MIN) & (log_std <= LOG_STD_MAX)).all()
+        assert torch.isfinite(actor(obs, generator=torch.Generator().manual_seed(0))[1]).all()
+
+
+def test_networks_weights_depend_on_the_seed_only():
+    torch.rand(3)  # the global generator's state must not matter
+    for make in (SquashedGaussianActor, TwinQ):
+        a, b, c = make(3, 1, 8, seed=2), make(3, 1, 8, seed=2), make(3, 1, 8, seed=3)
+        assert all(torch.equal(p, q) for p, q in zip(a.parameters(), b.parameters(), strict=True))
+        assert not torch.equal(next(a.parameters()), next(c.parameters()))
+
+
 def test_actor_bad_input():
-    actor = SquashedGaussianActor(3, 1, hidden=8)
+    actor = SquashedGaussianActor(3, 1, hidden=8, seed=0)
     with pytest.raises(ValueError, match="obs"):
         actor(torch.zeros(5, 4))
     with pytest.raises(ValueError, match="obs"):
@@ -208,12 +227,11 @@ def test_actor_bad_input():
     with pytest.raises(ValueError, match="eps"):
         actor(torch.zeros(5, 3), eps=torch.zeros(5, 2))
     with pytest.raises(ValueError, match="act_dim"):
-        SquashedGaussianActor(3, 0)
+        SquashedGaussianActor(3, 0, seed=0)
 
 
 def test_twin_q_critics_are_independent_and_shaped():
-    torch.manual_seed(0)
-    q = TwinQ(3, 1, hidden=16)
+    q = TwinQ(3, 1, hidden=16, seed=0)
     obs, act = torch.randn(7, 3), torch.rand(7, 1)
     values = q(obs, act)
     assert values.shape == (2, 7)
@@ -224,8 +242,7 @@ def test_twin_q_critics_are_independent_and_shaped():
 
 
 def test_twin_q_matches_a_plain_mlp_per_critic():
-    torch.manual_seed(0)
-    q = TwinQ(3, 2, hidden=8)
+    q = TwinQ(3, 2, hidden=8, seed=0)
     x_obs, x_act = torch.randn(4, 3), torch.randn(4, 2)
     x = torch.cat([x_obs, x_act], -1)
     for i in range(2):
@@ -237,7 +254,7 @@ def test_twin_q_matches_a_plain_mlp_per_critic():
 
 
 def test_twin_q_bad_input():
-    q = TwinQ(3, 1, hidden=8)
+    q = TwinQ(3, 1, hidden=8, seed=0)
     with pytest.raises(ValueError, match="action"):
         q(torch.zeros(5, 3), torch.zeros(5, 2))
     with pytest.raises(ValueError, match="batch size"):
@@ -245,8 +262,7 @@ def test_twin_q_bad_input():
 
 
 def test_polyak_update_moves_target_by_tau_and_leaves_online():
-    torch.manual_seed(0)
-    target, online = TwinQ(3, 1, hidden=8), TwinQ(3, 1, hidden=8)
+    target, online = TwinQ(3, 1, hidden=8, seed=0), TwinQ(3, 1, hidden=8, seed=1)
     before = [p.clone() for p in target.parameters()]
     online_before = [p.clone() for p in online.parameters()]
     polyak_update(target, online, tau=0.1)
@@ -261,11 +277,11 @@ def test_polyak_update_moves_target_by_tau_and_leaves_online():
 
 def test_polyak_update_bad_input():
     with pytest.raises(ValueError, match="tau"):
-        polyak_update(TwinQ(3, 1, 8), TwinQ(3, 1, 8), tau=0.0)
+        polyak_update(TwinQ(3, 1, 8, seed=0), TwinQ(3, 1, 8, seed=0), tau=0.0)
     with pytest.raises(ValueError, match="tau"):
-        polyak_update(TwinQ(3, 1, 8), TwinQ(3, 1, 8), tau=1.5)
+        polyak_update(TwinQ(3, 1, 8, seed=0), TwinQ(3, 1, 8, seed=0), tau=1.5)
     with pytest.raises(ValueError, match="same shapes"):
-        polyak_update(TwinQ(3, 1, 8), TwinQ(3, 1, 16), tau=0.5)
+        polyak_update(TwinQ(3, 1, 8, seed=0), TwinQ(3, 1, 16, seed=0), tau=0.5)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -366,13 +382,70 @@ def test_update_changes_actor_and_critic_but_actor_loss_leaves_no_critic_gradien
     agent = SACAgent(3, 1, SACConfig(hidden=8, batch_size=16), seed=0)
     actor0 = [p.clone() for p in agent.actor.parameters()]
     q0 = [p.clone() for p in agent.qf.parameters()]
+    arrivals = [0] * len(q0)  # how many backward passes left a gradient in each critic weight
+    for i, p in enumerate(agent.qf.parameters()):
+        p.register_post_accumulate_grad_hook(
+            lambda _, i=i: arrivals.__setitem__(i, arrivals[i] + 1)
+        )
     stats = agent.update(random_batch(16))
     assert all(np.isfinite(list(stats.values())))
     assert any(
         not torch.equal(p, p0) for p, p0 in zip(agent.actor.parameters(), actor0, strict=True)
     )
     assert any(not torch.equal(p, p0) for p, p0 in zip(agent.qf.parameters(), q0, strict=True))
+    assert arrivals == [1] * len(q0)  # the critics' own loss only; the actor's loss never
     assert all(p.requires_grad for p in agent.qf.parameters())  # restored after the actor step
+
+
+@pytest.mark.parametrize("autotune", [True, False])
+def test_update_losses_are_the_papers_formulas(autotune):
+    """q_loss: clipped soft Bellman MSE (eqs. 2-3, min of the target pair); actor_loss: eq. 12."""
+    cfg = SACConfig(hidden=8, batch_size=32, autotune=autotune, alpha=0.7, gamma=0.9)
+    agent = SACAgent(3, 1, cfg, seed=1)
+    batch = random_batch(32, seed=3)._replace(done=(torch.arange(32) % 3 == 0).float())
+    actor0, qf0, target0 = (copy.deepcopy(m) for m in (agent.actor, agent.qf, agent.qf_target))
+    noise = torch.Generator().set_state(agent.generator.get_state())
+    with torch.no_grad():
+        target0.weights[-1][1] += 0.5  # make the two target critics clearly different
+        agent.qf_target.weights[-1][1] += 0.5
+    alpha = agent.alpha
+    stats = agent.update(batch)
+    with torch.no_grad():
+        next_a, next_lp = actor0(batch.next_obs, generator=noise)
+        q_next = target0(batch.next_obs, next_a).min(dim=0).values
+        y = batch.reward + 0.9 * (1 - batch.done) * (q_next - alpha * next_lp)
+        q_loss = (qf0(batch.obs, batch.action) - y).square().mean(dim=1).sum()
+        a, log_pi = actor0(batch.obs, generator=noise)
+        actor_loss = (alpha * log_pi - agent.qf(batch.obs, a).min(dim=0).values).mean()
+    assert stats["q_loss"] == pytest.approx(q_loss.item(), rel=1e-5)
+    assert stats["actor_loss"] == pytest.approx(actor_loss.item(), rel=1e-5)
+    assert stats["alpha"] == pytest.approx(alpha)
+
+
+def test_update_stops_on_a_nan_reward_before_any_weight_moves():
+    agent = SACAgent(3, 1, SACConfig(hidden=8, batch_size=4), seed=0)
+    before = [p.clone() for p in agent.qf.parameters()]
+    batch = random_batch(4)._replace(reward=torch.tensor([0.0, math.nan, 0.0, 0.0]))
+    with pytest.raises(NonFiniteLossError, match="critic loss became nan at step 0"):
+        agent.update(batch)
+    assert all(torch.equal(p, p0) for p, p0 in zip(agent.qf.parameters(), before, strict=True))
+
+
+def test_train_sac_stops_on_a_nan_reward(monkeypatch):
+    import gymnasium as gym
+
+    import companion.sac as sac
+
+    def nan_reward_env(env_id, num_envs):
+        make = lambda: gym.wrappers.TransformReward(gym.make(env_id), lambda r: math.nan)  # noqa: E731
+        return gym.vector.SyncVectorEnv(
+            [make] * num_envs, autoreset_mode=gym.vector.AutoresetMode.SAME_STEP
+        )
+
+    monkeypatch.setattr(sac, "_vector_env", nan_reward_env)
+    cfg = SACConfig(hidden=8, batch_size=8, learning_starts=10)
+    with pytest.raises(NonFiniteLossError, match="critic loss became nan at step 0"):
+        train_sac(cfg, env_steps=30, seed=0)
 
 
 @pytest.mark.parametrize(("target_entropy", "direction"), [(-100.0, -1), (100.0, 1)])
@@ -439,7 +512,17 @@ def test_train_sac_truncation_keeps_bootstrap_and_final_obs():
     assert len(log.buffer) == 210 and s.done[:210].sum() == 0
     torch.testing.assert_close(s.next_obs[:199], s.obs[1:200])  # consecutive within the episode
     assert not torch.allclose(s.next_obs[199], s.obs[200])  # obs[200] is the next episode's start
-    torch.testing.assert_close(s.next_obs[199, :2].norm(), torch.tensor(1.0))
+    # every stored next_obs, the truncated step 199 included, is Pendulum-v1's physics applied to
+    # (obs, action): thdot' = clip(thdot + (3g/2l sin th + 3/(ml^2) u) dt, +-8), th' = th + thdot' dt
+    # with g = 10, m = l = 1, dt = 0.05 and u = 2 * action (gymnasium's pendulum.py)
+    cos, sin, thdot = s.obs[:210].double().unbind(-1)
+    u = 2.0 * s.action[:210, 0].double()
+    new_thdot = (thdot + (15.0 * sin + 3.0 * u) * 0.05).clamp(-8, 8)
+    turn = new_thdot * 0.05
+    physics = torch.stack(
+        [cos * turn.cos() - sin * turn.sin(), sin * turn.cos() + cos * turn.sin(), new_thdot], -1
+    )
+    torch.testing.assert_close(s.next_obs[:210].double(), physics, rtol=0, atol=1e-4)
     assert (s.action[:210].abs() <= 1).all()
 
 
@@ -448,15 +531,19 @@ def test_train_sac_bad_input():
         train_sac(SACConfig(), env_steps=7, num_envs=2, seed=0)
     with pytest.raises(ValueError, match="num_envs"):
         train_sac(SACConfig(), env_steps=8, num_envs=0, seed=0)
+    with pytest.raises(TypeError, match="config"):
+        train_sac({"hidden": 8}, env_steps=8, seed=0)
+    with pytest.raises(TypeError, match="progress"):
+        train_sac(SACConfig(), env_steps=8, seed=0, progress=1)
 
 
-def test_evaluate_policy_is_seeded_and_rewards_are_costs():
+def test_evaluate_continuous_policy_is_seeded_and_rewards_are_costs():
     zero = lambda obs: torch.zeros(len(obs), 1)  # noqa: E731
-    r1 = evaluate_policy(zero, episodes=3, seed=7)
-    r2 = evaluate_policy(zero, episodes=3, seed=7)
+    r1 = evaluate_continuous_policy(zero, episodes=3, seed=7)
+    r2 = evaluate_continuous_policy(zero, episodes=3, seed=7)
     assert r1.shape == (3,) and np.array_equal(r1, r2)
     assert (r1 < 0).all()
     with pytest.raises(ValueError, match="policy"):
-        evaluate_policy(lambda obs: torch.zeros(len(obs), 2), episodes=2, seed=0)
+        evaluate_continuous_policy(lambda obs: torch.zeros(len(obs), 2), episodes=2, seed=0)
     with pytest.raises(ValueError, match="episodes"):
-        evaluate_policy(zero, episodes=0, seed=0)
+        evaluate_continuous_policy(zero, episodes=0, seed=0)
