@@ -29,8 +29,8 @@ import torch.nn.functional as F
 from companion.core.checks import check_int, check_number, check_pair, check_tensor
 
 __all__ = [
-    "DEFAULTS",
-    "DeconvDefaults",
+    "CAMERA_SIZE",
+    "DeconvConfig",
     "checkerboard_contrast",
     "circular_conv2d",
     "conv2d_matrix",
@@ -46,20 +46,33 @@ __all__ = [
 ]
 
 
+CAMERA_SIZE = 512  # side of scikit-image's bundled camera man, the chapter's photograph (offline)
+
+
 @dataclass(frozen=True)
-class DeconvDefaults:
-    """Defaults of the module, each with the reason for its value."""
+class DeconvConfig:
+    """Numerical settings of the exact Fourier inverse, each with the reason for its value.
 
-    # A spectral value below zero_rtol_ulps * eps(dtype) * max|K^| counts as an exact zero. The FFT
-    # of a kernel whose true spectrum vanishes (a 3x3 box on a grid of a multiple of 3) lands a few
-    # eps * max|K^| away from zero; 100 ulps covers that with room, and is still 1e5 times below the
-    # smallest non-zero value of any kernel this chapter uses.
+    Attributes:
+        zero_rtol_ulps: A spectral value below ``zero_rtol_ulps * eps(dtype) * max|K^|`` counts as
+            an exact zero, and :func:`deconvolve_fft` refuses the exact inverse. The FFT of a
+            kernel whose true spectrum vanishes (a 3x3 box on a grid of a multiple of 3) lands a
+            few ``eps * max|K^|`` away from zero; 100 ulps covers that with room, and is still
+            1e5 times below the smallest non-zero value of any kernel this chapter uses.
+
+    Raises:
+        TypeError: If ``zero_rtol_ulps`` is not a number.
+        ValueError: If ``zero_rtol_ulps`` is negative or not finite.
+
+    Example:
+        >>> DeconvConfig().zero_rtol_ulps
+        100.0
+    """
+
     zero_rtol_ulps: float = 100.0
-    # The chapter's photograph: scikit-image's bundled camera man, 512 x 512, offline.
-    photo_size: int = 512
 
-
-DEFAULTS = DeconvDefaults()
+    def __post_init__(self) -> None:
+        check_number(self.zero_rtol_ulps, "zero_rtol_ulps", low=0)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -88,8 +101,8 @@ def photograph(size: int = 256, *, dtype: torch.dtype = torch.float64) -> torch.
     from skimage import data  # ships with scikit-image: no download
 
     check_int(size, "size", minimum=1)
-    if size > DEFAULTS.photo_size:
-        raise ValueError(f"size must be <= {DEFAULTS.photo_size}, got {size}")
+    if size > CAMERA_SIZE:
+        raise ValueError(f"size must be <= {CAMERA_SIZE}, got {size}")
     img = torch.as_tensor(data.camera(), dtype=torch.float64) / 255.0  # (512, 512)
     img = F.interpolate(img[None, None], size=(size, size), mode="area")[0, 0]  # (H, W)
     return img.to(dtype)
@@ -122,7 +135,15 @@ def gaussian_kernel(size: int, sigma: float, *, dtype: torch.dtype = torch.float
 def relative_error(estimate: torch.Tensor, target: torch.Tensor) -> float:
     """``||estimate - target|| / ||target||`` (Frobenius norms), as a Python float.
 
+    Args:
+        estimate: A floating tensor of any shape.
+        target: The reference, same shape as ``estimate``, not all zeros.
+
+    Returns:
+        The relative error, a non-negative float.
+
     Raises:
+        TypeError: If an argument is not a floating tensor.
         ValueError: If the shapes differ (no broadcasting) or ``target`` is all zeros.
 
     Example:
@@ -306,7 +327,8 @@ def scatter_transpose(
     shape = (h_out, w_out, *kernel.shape)
     target = (rows * wp + cols).expand(shape).reshape(-1)  # (Hout, Wout, kh, kw) -> (N,)
     contrib = y[:, :, None, None] * kernel[None, None]  # (Hout, Wout, kh, kw)
-    canvas = y.new_zeros(hp * wp).index_add(0, target, contrib.reshape(-1))  # (Hp*Wp,)
+    contrib = contrib.reshape(-1)  # (Hout, Wout, kh, kw) -> (N,)
+    canvas = y.new_zeros(hp * wp).index_add(0, target, contrib)  # (Hp*Wp,)
     canvas = canvas.view(hp, wp)  # (Hp*Wp,) -> (Hp, Wp)
     return canvas[padding : padding + h, padding : padding + w]
 
@@ -346,7 +368,8 @@ def _flipped_kernel_image(kernel: torch.Tensor, shape: tuple[int, int]) -> torch
     rows = (kh // 2 - torch.arange(kh, device=dev)) % h  # (kh,)
     cols = (kw // 2 - torch.arange(kw, device=dev)) % w  # (kw,)
     flat = (rows[:, None] * w + cols[None, :]).reshape(-1)  # (kh, kw) -> (kh*kw,)
-    image = kernel.new_zeros(h * w).index_add(0, flat, kernel.reshape(-1))  # (H*W,)
+    taps = kernel.reshape(-1)  # (kh, kw) -> (kh*kw,)
+    image = kernel.new_zeros(h * w).index_add(0, flat, taps)  # (H*W,)
     return image.view(h, w)  # (H*W,) -> (H, W)
 
 
@@ -417,7 +440,13 @@ def circular_conv2d(x: torch.Tensor, kernel: torch.Tensor) -> torch.Tensor:
     return torch.fft.irfft2(torch.fft.rfft2(x) * spectrum, s=(h, w))
 
 
-def deconvolve_fft(y: torch.Tensor, kernel: torch.Tensor, eps: float = 0.0) -> torch.Tensor:
+def deconvolve_fft(
+    y: torch.Tensor,
+    kernel: torch.Tensor,
+    eps: float = 0.0,
+    *,
+    config: DeconvConfig = DeconvConfig(),  # frozen, so one shared default is safe
+) -> torch.Tensor:
     """Invert :func:`circular_conv2d` in the Fourier domain, exactly or with Tikhonov regularisation.
 
     With ``K`` the kernel's spectrum (:func:`kernel_spectrum`) and ``Y`` the DFT of ``y``, the
@@ -432,15 +461,16 @@ def deconvolve_fft(y: torch.Tensor, kernel: torch.Tensor, eps: float = 0.0) -> t
         kernel: Tensor (kh, kw) with odd sides, same dtype as ``y``.
         eps: Regularisation strength, ``>= 0``, in the units of ``|K|^2`` (1 at DC for a kernel
             that sums to 1).
+        config: The tolerance below which a spectral value counts as an exact zero.
 
     Returns:
         Tensor of ``y``'s shape.
 
     Raises:
-        TypeError: If ``y`` or ``kernel`` is not floating, their dtypes differ, or ``eps`` is not a
-            number.
+        TypeError: If ``y`` or ``kernel`` is not floating, their dtypes differ, ``eps`` is not a
+            number or ``config`` not a :class:`DeconvConfig`.
         ValueError: If ``eps < 0``, the shapes are wrong, or ``eps == 0`` and the kernel's
-            spectrum has a zero on this grid (below ``DEFAULTS.zero_rtol_ulps`` machine epsilons
+            spectrum has a zero on this grid (below ``config.zero_rtol_ulps`` machine epsilons
             of its largest value): then no exact inverse exists.
 
     Example:
@@ -453,12 +483,14 @@ def deconvolve_fft(y: torch.Tensor, kernel: torch.Tensor, eps: float = 0.0) -> t
     _check_odd(kernel)
     y = _check_image(y, "y", kernel)
     eps = check_number(eps, "eps", low=0)
+    if not isinstance(config, DeconvConfig):
+        raise TypeError(f"config must be a DeconvConfig, got {type(config).__name__}")
     h, w = y.shape[-2:]
     spectrum = torch.fft.rfft2(_flipped_kernel_image(kernel, (h, w)))  # (H, W//2+1)
     y_hat = torch.fft.rfft2(y)  # (..., H, W//2+1)
     if eps == 0.0:
         magnitude = spectrum.abs()
-        tol = DEFAULTS.zero_rtol_ulps * torch.finfo(y.dtype).eps * magnitude.max()
+        tol = config.zero_rtol_ulps * torch.finfo(y.dtype).eps * magnitude.max()
         if bool((magnitude <= tol).any()):
             raise ValueError(
                 f"kernel's spectrum has a zero on the ({h}, {w}) grid (min |K| = "

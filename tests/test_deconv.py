@@ -10,6 +10,7 @@ from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from companion.deconv import (
+    DeconvConfig,
     checkerboard_contrast,
     circular_conv2d,
     conv2d_matrix,
@@ -189,6 +190,34 @@ def test_singular_kernel_raises_and_regularised_inverse_is_tikhonov():
     torch.testing.assert_close(
         deconvolve_fft(y, box, eps=eps).flatten(), expected, rtol=0, atol=1e-12
     )
+
+
+def test_regularised_inverse_of_an_asymmetric_kernel_is_tikhonov():
+    """A kernel without symmetry has a complex spectrum: the conjugate in conj(K) Y matters."""
+    k = rand(3, 3, seed=4)
+    y = circular_conv2d(rand(5, 6, seed=5), k)
+    eps = 0.3
+    A = circular_conv2d(torch.eye(30, dtype=F64).view(30, 5, 6), k).reshape(30, 30).T
+    expected = torch.linalg.solve(A.T @ A + eps * torch.eye(30, dtype=F64), A.T @ y.flatten())
+    torch.testing.assert_close(
+        deconvolve_fft(y, k, eps=eps).flatten(), expected, rtol=0, atol=1e-12
+    )
+
+
+def test_a_spectral_zero_rounded_to_a_few_hundredths_of_an_ulp_still_counts_as_zero():
+    """Rows r, columns (1, 1, 1): a true zero at 1/3 of an 18-wide grid that the FFT rounds to
+    about 0.06 ulp, not to 0. The tolerance refuses it; with no tolerance it passes."""
+    r = torch.rand(3, 1, generator=torch.Generator().manual_seed(0), dtype=F64)
+    k = r * torch.ones(1, 3, dtype=F64)
+    y = circular_conv2d(rand(18, 18), k)
+    with pytest.raises(ValueError, match="kernel's spectrum has a zero"):
+        deconvolve_fft(y, k)
+    # with no tolerance the residue passes for an invertible value and no error is raised
+    deconvolve_fft(y, k, config=DeconvConfig(zero_rtol_ulps=0.0))
+    with pytest.raises(ValueError, match="zero_rtol_ulps"):
+        DeconvConfig(zero_rtol_ulps=-1.0)
+    with pytest.raises(TypeError, match="config"):
+        deconvolve_fft(y, k, config={"zero_rtol_ulps": 100.0})
 
 
 def test_regularisation_shrinks_the_estimate():
