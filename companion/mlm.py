@@ -725,7 +725,8 @@ def all_positions_loss(
     logits = model(masked_ids)  # (B, T, V)
     loss = mlm_loss(logits, ordinary)
     with torch.no_grad():  # the two parts of the loss, from one log-softmax
-        nll = F.cross_entropy(logits.flatten(0, 1), ordinary.flatten(), reduction="none")
+        flat_logits, flat_targets = logits.flatten(0, 1), ordinary.flatten()  # (B*T, V), (B*T,)
+        nll = F.cross_entropy(flat_logits, flat_targets, reduction="none")  # (B*T,)
         nll = nll.view_as(input_ids)  # (B*T,) -> (B, T), 0 where ignored
         chosen = labels != IGNORE_INDEX  # (B, T)
         return loss, nll[chosen].mean(), nll[(ordinary != IGNORE_INDEX) & ~chosen].mean()

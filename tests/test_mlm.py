@@ -512,8 +512,8 @@ def test_one_training_step_is_one_adamw_step_on_the_named_loss(loss_on):
     labels = torch.where(targets, ids, torch.full_like(ids, IGNORE_INDEX))
     loss = mlm_loss(twin(masked), labels)
     assert h.loss[0] == pytest.approx(float(loss.detach()), rel=1e-5)
-    nll = F.cross_entropy(twin(masked).detach().flatten(0, 1), ids.flatten(), reduction="none")
-    nll = nll.view_as(ids)  # (B*T,) -> (B, T)
+    flat = twin(masked).detach().flatten(0, 1)  # (B, T, V) -> (B*T, V)
+    nll = F.cross_entropy(flat, ids.flatten(), reduction="none").view_as(ids)  # (B*T,) -> (B, T)
     assert h.loss_selected[0] == pytest.approx(float(nll[selected].mean()), rel=1e-5)
     if loss_on == "all":
         unselected = float(nll[ordinary & ~selected].mean())
@@ -538,7 +538,8 @@ def test_all_positions_loss_is_the_mean_over_every_ordinary_position():
     loss, sel, unsel = all_positions_loss(model, masked, ids, labels, torch.tensor(SPECIAL))
     logits = model(masked)
     ordinary = ~torch.isin(ids, torch.tensor(SPECIAL))
-    nll = F.cross_entropy(logits.flatten(0, 1), ids.flatten(), reduction="none").view_as(ids)
+    flat = logits.flatten(0, 1)  # (B, T, V) -> (B*T, V)
+    nll = F.cross_entropy(flat, ids.flatten(), reduction="none").view_as(ids)  # (B*T,) -> (B, T)
     chosen = labels != IGNORE_INDEX
     torch.testing.assert_close(loss, nll[ordinary].mean())
     torch.testing.assert_close(sel, nll[chosen].mean().detach())
