@@ -119,6 +119,10 @@ def gaussian_kernel(size: int, sigma: float, *, dtype: torch.dtype = torch.float
     Returns:
         Tensor (size, size).
 
+    Raises:
+        TypeError: If ``size`` is not an int or ``sigma`` not a number.
+        ValueError: If ``size < 1`` or ``sigma <= 0``.
+
     Example:
         >>> k = gaussian_kernel(5, 1.0)
         >>> k.shape, round(float(k.sum()), 12), bool(k[2, 2] == k.max())
@@ -571,6 +575,10 @@ def overlap_count(kernel_size: int, stride: int, size: int) -> torch.Tensor:
 
     Returns:
         Tensor (H, W) of float32 counts, ``H = W = (size - 1) * stride + kernel_size``.
+
+    Raises:
+        TypeError: If an argument is not an int.
+        ValueError: If an argument is < 1.
 
     Example:
         >>> overlap_count(3, 2, 3)[2:5, 2:5]  # interior: 1, 2 and 4 overlaps in a 2 x 2 pattern

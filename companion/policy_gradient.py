@@ -236,6 +236,10 @@ def quadratic_reward(actions: torch.Tensor, target: float = TARGET) -> torch.Ten
     Returns:
         Rewards, same shape as ``actions``.
 
+    Raises:
+        TypeError: If ``actions`` is not a floating tensor or ``target`` not a number.
+        ValueError: If ``target`` is not finite.
+
     Example:
         >>> quadratic_reward(torch.tensor([1.0, 3.0]))
         tensor([-4., -0.])
@@ -310,6 +314,10 @@ def gaussian_score(actions: torch.Tensor, mu: float, log_sigma: float) -> torch.
 
     Returns:
         ``(..., 2)``, same dtype and device as ``actions``.
+
+    Raises:
+        TypeError: If ``actions`` is not a floating tensor or ``mu``/``log_sigma`` not a number.
+        ValueError: If ``mu`` or ``log_sigma`` is not finite.
 
     Example:
         >>> gaussian_score(torch.tensor([1.0, 2.0]), mu=1.0, log_sigma=0.0)
@@ -600,6 +608,10 @@ def sample_trajectories(
     Returns:
         ``states (B, T + 1)`` and ``actions (B, T)``, int64.
 
+    Raises:
+        TypeError: If ``logits`` is not a floating tensor or ``num_episodes`` not an int.
+        ValueError: If ``logits`` is not ``(S, A)`` for this MDP or ``num_episodes < 1``.
+
     Example:
         >>> mdp = make_random_mdp(horizon=4, generator=torch.Generator().manual_seed(0))
         >>> s, a = sample_trajectories(mdp, torch.zeros(3, 2, dtype=torch.float64), 5,
@@ -646,6 +658,11 @@ def trajectory_log_prob(
     Returns:
         ``(B,)`` log-probabilities.
 
+    Raises:
+        TypeError: If ``logits`` or ``transitions`` is not floating, or ``states``/``actions``
+            not integer tensors.
+        ValueError: If a shape does not fit the MDP or ``states`` is not ``(B, T + 1)``.
+
     Example:
         >>> mdp = make_random_mdp(horizon=2, generator=torch.Generator().manual_seed(0))
         >>> logits = torch.zeros(3, 2, dtype=torch.float64)
@@ -684,6 +701,10 @@ def exact_expected_return(mdp: TabularMDP, logits: torch.Tensor) -> torch.Tensor
 
     Returns:
         A 0-d tensor.
+
+    Raises:
+        TypeError: If ``logits`` is not a floating tensor.
+        ValueError: If ``logits`` is not ``(S, A)`` for this MDP.
 
     Example:
         >>> mdp = make_random_mdp(generator=torch.Generator().manual_seed(0))

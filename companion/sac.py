@@ -157,6 +157,9 @@ def log_one_minus_tanh_sq(u: torch.Tensor) -> torch.Tensor:
     Returns:
         A tensor of the same shape.
 
+    Raises:
+        TypeError: If ``u`` is not a floating-point tensor.
+
     Example:
         >>> log_one_minus_tanh_sq(torch.tensor([0.0, 20.0]))
         tensor([  0.0000, -38.6137])
@@ -221,6 +224,10 @@ def to_env_action(action: torch.Tensor, low: np.ndarray, high: np.ndarray) -> np
     Returns:
         A NumPy array ``(B, K)`` in the environment's dtype.
 
+    Raises:
+        TypeError: If ``action`` is not a floating tensor.
+        ValueError: If ``action`` is not 2-D ``(B, K)``.
+
     Example:
         >>> to_env_action(torch.tensor([[-1.0], [0.5]]), np.array([-2.0]), np.array([2.0]))
         array([[-2.],
@@ -281,6 +288,10 @@ class SquashedGaussianActor(nn.Module):
         Returns:
             ``(mean, log_std)``, each ``(B, K)``; ``log_std`` lies in
             ``(LOG_STD_MIN, LOG_STD_MAX)``.
+
+        Raises:
+            TypeError: If ``obs`` is not a floating tensor.
+            ValueError: If ``obs`` is not ``(B, D)`` with this actor's ``D``.
         """
         check_tensor(obs, "obs", ndim=2, dims="(B, D)", floating=True, size={-1: self.obs_dim})
         mean, raw = self.trunk(obs).chunk(2, dim=-1)  # (B, 2K) -> 2 x (B, K)
