@@ -390,12 +390,14 @@ class Hourglass(nn.Module):
             self.dec1 = _Block(2 * d, d, batch_norm)  # H/2
             self.dec0 = _Block(d, d, batch_norm)  # H
             self.head = nn.Conv2d(d, out_channels, 1)
-            for m in self.modules():
-                if isinstance(m, nn.Conv2d):
-                    # He et al. 2015: keeps the activations' scale through the ReLUs.
-                    nn.init.kaiming_normal_(m.weight, nonlinearity="relu")
-                    if m.bias is not None:
-                        nn.init.zeros_(m.bias)
+        # He et al. 2015 (keeps the activations' scale through the ReLUs), drawn from a generator
+        # of its own: the chapter's runs start from the weights this has always given.
+        he = torch.Generator().manual_seed(seed)
+        for m in self.modules():
+            if isinstance(m, nn.Conv2d):
+                nn.init.kaiming_normal_(m.weight, nonlinearity="relu", generator=he)
+                if m.bias is not None:
+                    nn.init.zeros_(m.bias)
         self.pool = nn.MaxPool2d(2)
         self.up = nn.Upsample(scale_factor=2, mode="nearest")
         # The head starts at zero: the untrained network predicts the empty heatmap, and every

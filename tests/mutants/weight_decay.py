@@ -99,8 +99,8 @@ MUTANTS = [
     ),
     (
         "the hourglass's initial weights ignore its seed",
-        "with seeded(seed):  # the initial weights depend on `seed` only",
-        "with seeded(0):  # the initial weights depend on `seed` only",
+        "he = torch.Generator().manual_seed(seed)",
+        "he = torch.Generator().manual_seed(0)",
     ),
     (
         "the batch sampler ignores its seed",
