@@ -84,7 +84,8 @@ class SACConfig:
         policy_lr: Adam learning rate of the actor. 1e-3, above the paper's 3e-4, because the budget
             is a few thousand updates, not a million.
         q_lr: Adam learning rate of the critics, 1e-3 as in CleanRL.
-        alpha_lr: Adam learning rate of ``log(alpha)`` when it is tuned.
+        alpha_lr: Adam learning rate of ``log(alpha)`` when it is tuned: 1e-3, the critics'
+            rate, as CleanRL uses for the temperature.
         autotune: Tune the temperature alpha towards ``target_entropy`` (Haarnoja et al. 2018b,
             section 5). If false, alpha stays at ``alpha``.
         alpha: The fixed temperature when ``autotune`` is false (0 gives a stochastic actor trained
@@ -98,9 +99,10 @@ class SACConfig:
             for the critics' first batches, a sixth of the run.
 
     Raises:
-        TypeError: If a size is not an int or a rate not a number.
-        ValueError: If a value is outside its range (``gamma``, ``tau`` in ``(0, 1]``, positive
-            learning rates, ``alpha >= 0`` and ``> 0`` when tuned, sizes >= 1).
+        TypeError: If a size is not an int, a rate not a number or ``autotune`` not a bool.
+        ValueError: If a value is outside its range (``gamma`` in ``[0, 1]``, ``tau`` in
+            ``(0, 1]``, positive learning rates, ``alpha >= 0`` and ``> 0`` when tuned, sizes
+            >= 1).
 
     Example:
         >>> SACConfig(hidden=8).batch_size
@@ -127,6 +129,8 @@ class SACConfig:
         check_int(self.batch_size, "batch_size", minimum=1)
         for name in ("policy_lr", "q_lr", "alpha_lr"):
             check_number(getattr(self, name), name, low=0, low_inclusive=False)
+        if not isinstance(self.autotune, bool):
+            raise TypeError(f"autotune must be a bool, got {type(self.autotune).__name__}")
         check_number(self.alpha, "alpha", low=0)
         if self.autotune and self.alpha == 0:
             raise ValueError("alpha must be > 0 when autotune is on (it is the starting value)")

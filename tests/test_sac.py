@@ -479,6 +479,8 @@ def test_agent_bad_input():
         SACConfig(gamma=1.5)
     with pytest.raises(ValueError, match="alpha"):
         SACConfig(alpha=-0.1)
+    with pytest.raises(TypeError, match="autotune"):
+        SACConfig(autotune="no")
 
 
 def test_agent_seed_fixes_weights():
