@@ -405,7 +405,7 @@ def match_filters(a: torch.Tensor, b: torch.Tensor) -> tuple[torch.Tensor, torch
             f"a and b must have the same shape, got {tuple(a.shape)} and {tuple(b.shape)}"
         )
     fa = F.normalize(a.flatten(1).double(), dim=1)  # (K, C, h, w) -> (K, C*h*w), unit rows
-    fb = F.normalize(b.flatten(1).double(), dim=1)
+    fb = F.normalize(b.flatten(1).double(), dim=1)  # (K, C, h, w) -> (K, C*h*w), unit rows
     cosine = (fa @ fb.T).cpu()  # (K, K): cosine[i, j] between a[i] and b[j]
     rows, cols = linear_sum_assignment(cosine.numpy(), maximize=True)
     index = torch.as_tensor(cols[np.argsort(rows)], dtype=torch.int64)
@@ -557,7 +557,18 @@ class FilterRunsHistory:
     loss: torch.Tensor
 
     def model(self, i: int) -> nn.Sequential:
-        """Seed number ``i``'s trained network as a stand-alone :func:`digit_cnn` (on the CPU)."""
+        """Run number ``i``'s trained network as a stand-alone :func:`digit_cnn`.
+
+        Args:
+            i: Position of the run in :attr:`seeds`, ``0 <= i < S``.
+
+        Returns:
+            A new ``nn.Sequential`` on the CPU holding the trained weights.
+
+        Raises:
+            TypeError: If ``i`` is not an int.
+            ValueError: If ``i`` is negative or ``>= S``.
+        """
         check_int(i, "i", minimum=0)
         if i >= len(self.seeds):
             raise ValueError(f"i must be < {len(self.seeds)}, got {i}")
@@ -576,9 +587,9 @@ def _features(
     """Pooled ReLU maps of every seed's filters: ``(B, S, K, P)``."""
     s, k = conv_b.shape
     kernel = conv_w.shape[-1]
-    maps = F.conv2d(
-        x, conv_w.reshape(s * k, 1, kernel, kernel), conv_b.reshape(s * k), padding=kernel // 2
-    )  # (S, K, 1, k, k) -> (S*K, 1, k, k); out (B, S*K, H, W)
+    filters = conv_w.reshape(s * k, 1, kernel, kernel)  # (S, K, 1, k, k) -> (S*K, 1, k, k)
+    bias = conv_b.reshape(s * k)  # (S, K) -> (S*K,)
+    maps = F.conv2d(x, filters, bias, padding=kernel // 2)  # (B, S*K, H, W)
     pooled = F.max_pool2d(maps.relu(), pool)  # (B, S*K, H', W')
     return pooled.reshape(len(x), s, k, -1)  # (B, S*K, H', W') -> (B, S, K, H'*W')
 
@@ -630,8 +641,8 @@ def train_filter_runs(
 
     Raises:
         TypeError: If an argument has the wrong type.
-        ValueError: If shapes do not fit, ``seeds`` is empty or repeats a seed, or a label is
-            outside ``0..9``.
+        ValueError: If shapes do not fit, ``seeds`` is empty or repeats a seed, a seed is
+            negative, a label is outside ``0..9``, or ``device`` names no torch device.
         companion.core.training.NonFiniteLossError: If the loss becomes NaN or infinite.
     """
     config = CnnFiltersConfig() if config is None else config
@@ -667,9 +678,9 @@ def train_filter_runs(
     for step in tqdm(range(config.steps), disable=not progress, desc="training"):
         idx = torch.randint(len(x), (config.batch_size,), generator=gen).to(device)
         logits = _logits(params, x[idx], config.pool)  # (B, S, 10)
-        per_seed = F.cross_entropy(
-            logits.permute(0, 2, 1), y[idx, None].expand(-1, s), reduction="none"
-        ).mean(0)  # (B, S, 10) -> (B, 10, S); loss (B, S) -> (S,)
+        scores = logits.permute(0, 2, 1)  # (B, S, 10) -> (B, 10, S): classes second
+        targets = y[idx, None].expand(-1, s)  # (B, S)
+        per_seed = F.cross_entropy(scores, targets, reduction="none").mean(0)  # (S,)
         loss = per_seed.sum()
         check_finite_loss(loss.detach(), "loss", step)
         opt.zero_grad()
@@ -705,6 +716,13 @@ def ablation_importance(
         TypeError: If ``history`` is not a :class:`FilterRunsHistory` or a tensor has the wrong
             dtype.
         ValueError: If shapes do not fit.
+
+    Example:
+        >>> x, y = torch.rand(16, 1, 8, 8), torch.arange(16) % 10
+        >>> runs = train_filter_runs(x, y, [0, 1], CnnFiltersConfig(filters=4, steps=2))
+        >>> importance, base = ablation_importance(runs, x, y)
+        >>> importance.shape, base.shape
+        (torch.Size([2, 4]), torch.Size([2]))
     """
     if not isinstance(history, FilterRunsHistory):
         raise TypeError(f"history must be a FilterRunsHistory, got {type(history).__name__}")
@@ -721,9 +739,9 @@ def ablation_importance(
     logits = parts.sum(2) + history.readout_bias  # (B, S, 10)
     ablated = logits[:, :, None] - parts  # (B, S, K, 10): logits without channel k
     target = y[:, None].expand(b, s)  # (B, S)
-    base = F.cross_entropy(logits.permute(0, 2, 1), target, reduction="none").mean(0)
-    # (B, S, 10) -> (B, 10, S); (B, S) -> (S,)
-    without = F.cross_entropy(
-        ablated.permute(0, 3, 1, 2), target[..., None].expand(b, s, k), reduction="none"
-    ).mean(0)  # (B, S, K, 10) -> (B, 10, S, K); (B, S, K) -> (S, K)
+    scores = logits.permute(0, 2, 1)  # (B, S, 10) -> (B, 10, S): classes second
+    base = F.cross_entropy(scores, target, reduction="none").mean(0)  # (S,)
+    scores = ablated.permute(0, 3, 1, 2)  # (B, S, K, 10) -> (B, 10, S, K)
+    targets = target[..., None].expand(b, s, k)  # (B, S, K)
+    without = F.cross_entropy(scores, targets, reduction="none").mean(0)  # (S, K)
     return without - base[:, None], base
