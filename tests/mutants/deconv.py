@@ -25,7 +25,7 @@ MUTANTS = [
     ),
     (
         "exact inverse tests for zeros with no tolerance",
-        "tol = DEFAULTS.zero_rtol_ulps * torch.finfo(y.dtype).eps * magnitude.max()",
+        "tol = config.zero_rtol_ulps * torch.finfo(y.dtype).eps * magnitude.max()",
         "tol = 0.0",
     ),
     (
@@ -52,5 +52,10 @@ MUTANTS = [
         "relative error divides by the estimate's norm",
         "norm = torch.linalg.vector_norm(target)",
         "norm = torch.linalg.vector_norm(estimate)",
+    ),
+    (
+        "the config's zero tolerance is ignored (the default hard-coded)",
+        "tol = config.zero_rtol_ulps * torch.finfo(y.dtype).eps * magnitude.max()",
+        "tol = 100.0 * torch.finfo(y.dtype).eps * magnitude.max()",
     ),
 ]

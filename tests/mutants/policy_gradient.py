@@ -73,4 +73,19 @@ MUTANTS = [
         "return int(hits[0]) + window if hits.size else None",
         "return int(hits[0]) + window - 1 if hits.size else None",
     ),
+    (
+        "a NaN REINFORCE loss does not stop training",
+        '            check_finite_loss(loss.detach(), "REINFORCE loss", step)\n',
+        "",
+    ),
+    (
+        "a diverging Gaussian ascent does not stop",
+        '        check_finite_loss(g.abs().sum(), "gradient estimate", step)\n',
+        "",
+    ),
+    (
+        "CartPolePolicy's weights come from the global generator, not its seed",
+        "        with seeded(seed):\n",
+        "        with torch.random.fork_rng(devices=[]):\n",
+    ),
 ]

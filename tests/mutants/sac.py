@@ -73,4 +73,14 @@ MUTANTS = [
         "torch.as_tensor(terminated, dtype=torch.float32, device=dev),",
         "torch.as_tensor(terminated | truncated, dtype=torch.float32, device=dev),",
     ),
+    (
+        "a NaN critic loss does not stop the update",
+        '        check_finite_loss(q_loss.detach(), "critic loss", self.updates)\n',
+        "",
+    ),
+    (
+        "the actor's weights come from the global generator, not its seed",
+        "        with seeded(seed):\n            self.trunk",
+        "        with torch.random.fork_rng(devices=[]):\n            self.trunk",
+    ),
 ]

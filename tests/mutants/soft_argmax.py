@@ -53,4 +53,14 @@ MUTANTS = [
         '        check_number(self.lr, "lr", low=0, low_inclusive=False)\n',
         "",
     ),
+    (
+        "a NaN loss does not stop train_landmarks",
+        'run.train_loss.append(check_finite_loss(loss.detach(), f"{objective} loss", step - 1))',
+        "run.train_loss.append(float(loss.detach()))",
+    ),
+    (
+        "LandmarkNet's weights come from the global generator, not its seed",
+        "        with seeded(seed):\n",
+        "        with torch.random.fork_rng(devices=[]):\n",
+    ),
 ]
