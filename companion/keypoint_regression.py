@@ -636,7 +636,8 @@ def train_keypoints(
     Raises:
         TypeError: If an input is not a floating-point tensor or ``config`` is not a
             :class:`KeypointRegressionConfig`.
-        ValueError: If ``loss`` is unknown, or images and targets differ in number.
+        ValueError: If ``loss`` is unknown, an input has the wrong number of dimensions, or
+            images and targets differ in number.
         NonFiniteLossError: If the training loss becomes NaN or infinite.
     """
     if loss not in LOSSES:
