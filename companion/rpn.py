@@ -898,7 +898,7 @@ def proposal_recall(
     iou = torch.where(proposals.valid[..., None], iou, 0.0)
     best_so_far = iou.cummax(dim=1).values  # (B, P, M) best IoU among the first k proposals
     at_k = best_so_far[:, torch.tensor(ks) - 1, :]  # (B, K, M)
-    t = torch.tensor(thresholds, dtype=iou.dtype)[:, None, None, None]  # (T, 1, 1, 1)
+    t = torch.tensor(thresholds, dtype=iou.dtype, device=iou.device)[:, None, None, None]
     hit = (at_k[None] >= t) & gt_valid[None, :, None, :]  # (T, B, K, M)
     return hit.sum(dim=(1, 3)).to(iou.dtype) / gt_valid.sum()  # (T, K)
 

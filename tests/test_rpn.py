@@ -260,6 +260,16 @@ def test_batched_labels_with_padding_equal_per_image_labels():
         torch.testing.assert_close(matched[i][one_labels == 1], one_matched[one_labels == 1])
 
 
+def test_iou_exactly_at_the_thresholds():
+    """torchvision's Matcher: IoU >= 0.7 is positive, IoU >= 0.3 is not negative."""
+    gt = torch.tensor([[0.0, 0.0, 10.0, 10.0]], dtype=torch.float64)
+    anchors = torch.tensor(
+        [[0.0, 0.0, 10.0, 10.0], [0.0, 0.0, 10.0, 7.0], [0.0, 0.0, 10.0, 3.0]], dtype=torch.float64
+    )  # IoU 1 (the best), 0.7 and 0.3 exactly
+    labels, _ = label_anchors(anchors, gt, fg_iou=0.7, bg_iou=0.3)
+    assert labels.tolist() == [1, 1, -1]
+
+
 def test_label_thresholds_are_inclusive_at_fg_and_exclusive_at_bg():
     anchors = torch.tensor([[0.0, 0.0, 10.0, 10.0], [100.0, 0.0, 110.0, 10.0]])
     gt = torch.tensor([[0.0, 0.0, 10.0, 7.0], [100.0, 0.0, 110.0, 3.0]])  # IoU 0.7 and 0.3
