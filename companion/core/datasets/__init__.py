@@ -12,4 +12,14 @@ from companion.core.datasets.hands import hands
 from companion.core.datasets.shapes import box_scenes
 from companion.core.datasets.sts import sts_pairs
 
-__all__ = ["LANDMARK_NAMES", "Landmarks", "Split", "box_scenes", "digits", "hands", "landmarks", "pydoc_corpus", "sts_pairs"]
+__all__ = [
+    "LANDMARK_NAMES",
+    "Landmarks",
+    "Split",
+    "box_scenes",
+    "digits",
+    "hands",
+    "landmarks",
+    "pydoc_corpus",
+    "sts_pairs",
+]
