@@ -187,3 +187,26 @@ def test_keep_best_keeps_the_best_epoch_not_the_last():
     assert h.best_epoch == 0 and h.val_loss[2] > h.val_loss[0]
     model.load_state_dict(h.best_state)
     assert evaluate(model, loader, nn.functional.mse_loss)["loss"] == pytest.approx(h.val_loss[0])
+
+
+def test_glue_stores_plain_numbers(monkeypatch):
+    import sys
+    import types
+
+    import numpy as np
+
+    from companion.core.plotting import glue
+
+    stored = {}
+    fake = types.ModuleType("myst_nb")
+    fake.glue = lambda name, value, display=True: stored.__setitem__(name, value)
+    monkeypatch.setitem(sys.modules, "myst_nb", fake)
+    x = np.float64(0.25)
+    assert glue("a", x) is x
+    assert type(stored["a"]) is float and f"{stored['a']:.2f}" == "0.25"
+    glue("b", torch.tensor(3))
+    assert stored["b"] == 3 and type(stored["b"]) is int
+    with pytest.raises(ValueError, match="name must be an identifier"):
+        glue("not a name", 1.0)
+    with pytest.raises(TypeError, match="name must be a str"):
+        glue(3, 1.0)

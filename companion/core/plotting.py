@@ -24,10 +24,11 @@ def glue(name: str, value: object) -> object:
 
     Args:
         name: The key used in the markdown, a Python identifier such as ``"sobel_error"``.
-        value: The value; floats and ints format with a spec (``:.3f``, ``:,``).
+        value: The value; floats and ints format with a spec (``:.3f``, ``:,``). NumPy scalars
+            and 0-d tensors are stored as plain Python numbers, so that the spec applies.
 
     Returns:
-        ``value``, unchanged.
+        ``value``, unchanged (the caller's object, not the converted number).
 
     Raises:
         TypeError: If ``name`` is not a string.
@@ -45,7 +46,11 @@ def glue(name: str, value: object) -> object:
         from myst_nb import glue as myst_glue
     except ImportError:  # Colab or a plain Jupyter install: nothing to glue into
         return value
-    myst_glue(name, value, display=False)
+    # NumPy 2 writes np.float64(0.5) as its repr, which myst-nb cannot format: store plain numbers
+    stored = value
+    if isinstance(value, np.generic) or (isinstance(value, torch.Tensor) and value.ndim == 0):
+        stored = value.item()
+    myst_glue(name, stored, display=False)
     return value
 
 
