@@ -57,8 +57,8 @@ __all__ = [
     "SAMPLINGS",
     "SMOOTH_L1_BETA",
     "Proposals",
+    "RpnConfig",
     "RpnHistory",
-    "RpnTrainingConfig",
     "TinyRPN",
     "anchor_types",
     "box_iou",
@@ -93,7 +93,7 @@ SAMPLINGS: tuple[str, ...] = ("joint", "per_type", "all")
 
 
 @dataclass(frozen=True)
-class RpnTrainingConfig:
+class RpnConfig:
     """Sizes and hyper-parameters of the chapter's small RPN, sized for ~5 s per run on one CPU core.
 
     Attributes:
@@ -124,7 +124,7 @@ class RpnTrainingConfig:
         ValueError: If a value is out of range or the image size is not a multiple of ``stride``.
 
     Example:
-        >>> RpnTrainingConfig().num_anchors, RpnTrainingConfig().feature_size
+        >>> RpnConfig().num_anchors, RpnConfig().feature_size
         (9, (16, 16))
     """
 
@@ -999,7 +999,7 @@ def train_rpn(
     images: torch.Tensor,
     gt_boxes: torch.Tensor,
     gt_valid: torch.Tensor,
-    config: RpnTrainingConfig | None = None,
+    config: RpnConfig | None = None,
     *,
     sampling: Sampling = "joint",
     seed: int = 0,
@@ -1018,7 +1018,7 @@ def train_rpn(
         images: ``(N, C, H, W)`` training images.
         gt_boxes: ``(N, M, 4)`` boxes.
         gt_valid: ``(N, M)`` bool mask of real boxes.
-        config: Hyper-parameters (default :class:`RpnTrainingConfig`).
+        config: Hyper-parameters (default :class:`RpnConfig`).
         sampling: ``"joint"``, ``"per_type"`` or ``"all"``.
         seed: Seed of the initial weights, the image order and the anchor samples.
         progress: Show a progress bar.
@@ -1032,9 +1032,9 @@ def train_rpn(
             ``config.image_size``.
         companion.core.training.NonFiniteLossError: If a loss becomes NaN or infinite.
     """
-    config = RpnTrainingConfig() if config is None else config
-    if not isinstance(config, RpnTrainingConfig):
-        raise TypeError(f"config must be an RpnTrainingConfig, got {type(config).__name__}")
+    config = RpnConfig() if config is None else config
+    if not isinstance(config, RpnConfig):
+        raise TypeError(f"config must be an RpnConfig, got {type(config).__name__}")
     check_tensor(images, "images", ndim=4, dims="(N, C, H, W)", floating=True)
     if tuple(images.shape[-2:]) != tuple(config.image_size):
         raise ValueError(

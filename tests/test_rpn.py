@@ -20,7 +20,7 @@ from companion.core.training import NonFiniteLossError
 from companion.rpn import (
     BBOX_XFORM_CLIP,
     Proposals,
-    RpnTrainingConfig,
+    RpnConfig,
     TinyRPN,
     anchor_types,
     box_iou,
@@ -508,8 +508,8 @@ def test_proposal_recall_matches_a_loop():
 # --- Training -------------------------------------------------------------------------------------
 
 
-def small_config(**kw) -> RpnTrainingConfig:
-    return RpnTrainingConfig(**{"steps": 40, "batch_images": 4, "channels": 8, **kw})
+def small_config(**kw) -> RpnConfig:
+    return RpnConfig(**{"steps": 40, "batch_images": 4, "channels": 8, **kw})
 
 
 def test_training_lowers_the_loss_and_is_seeded():
@@ -670,9 +670,9 @@ def test_box_scenes_is_seeded():
             "deltas",
         ),
         (lambda: clip_boxes(torch.zeros(2, 4), (0, 4)), ValueError, "image_size"),
-        (lambda: RpnTrainingConfig(stride=6), ValueError, "stride"),
-        (lambda: RpnTrainingConfig(image_size=(63, 64)), ValueError, "multiple of stride"),
-        (lambda: RpnTrainingConfig(lr=0.0), ValueError, "lr"),
+        (lambda: RpnConfig(stride=6), ValueError, "stride"),
+        (lambda: RpnConfig(image_size=(63, 64)), ValueError, "multiple of stride"),
+        (lambda: RpnConfig(lr=0.0), ValueError, "lr"),
         (lambda: TinyRPN(9, stride=3), ValueError, "stride"),
         (lambda: box_scenes(0), ValueError, "n"),
         (lambda: box_scenes(2, size=(16, 64)), ValueError, "size"),
