@@ -611,8 +611,12 @@ def test_accuracy_of_a_copying_model_splits_by_what_the_input_shows():
     assert 0.12 < c["selected"] / (c["selected"] + c["unselected"]) < 0.18
 
 
-def test_outcome_codes_are_distinct():
-    assert len({UNSELECTED, MASKED, RANDOM, KEPT}) == 4
+def test_masking_outcome_names_each_case_and_a_random_draw_of_the_original_is_kept():
+    ids = torch.tensor([[5, 6, 7, 8, 9]])
+    masked = torch.tensor([[5, MASK, 11, 8, 9]])  # the last one: "random" drew the original
+    labels = torch.tensor([[-100, 6, 7, 8, 9]])
+    outcome = masking_outcome(ids, masked, labels, mask_token_id=MASK)
+    assert outcome.tolist() == [[UNSELECTED, MASKED, RANDOM, KEPT, KEPT]]
 
 
 def test_gathered_selected_loss_equals_mlm_loss_on_full_logits_with_the_same_gradient():
