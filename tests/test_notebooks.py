@@ -24,7 +24,7 @@ def repository_url() -> str:
 
 def setup_cell() -> str:
     """The canonical first code cell of every chapter (STYLE.md, 'The setup cell')."""
-    return f"""# Setup: the same cell opens every chapter. On Colab it first installs the companion package.
+    return f"""# Setup: the same cell opens every chapter. On Colab it first installs the companion.
 import sys
 
 if "google.colab" in sys.modules:
