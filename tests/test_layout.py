@@ -292,3 +292,11 @@ def test_no_two_public_functions_share_a_name():
                     f"{name} is public in both {seen[name]} and {module.__name__}"
                 )
                 seen[name] = module.__name__
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_notebooks_smooth_with_the_core_moving_average(path):
+    code = notebook_code(path)
+    assert "np.convolve(" not in code and "def smooth" not in code, (
+        f"{path.name}: smooth curves with companion.core.training.moving_average"
+    )
