@@ -41,7 +41,13 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm.auto import tqdm
 
-from companion.core.checks import check_int, check_number, check_pair, check_tensor
+from companion.core.checks import (
+    check_int,
+    check_number,
+    check_pair,
+    check_same_shape,
+    check_tensor,
+)
 from companion.core.device import seeded
 from companion.core.training import check_finite_loss
 
@@ -565,11 +571,7 @@ def encode_boxes(boxes: torch.Tensor, anchors: torch.Tensor) -> torch.Tensor:
     """
     _check_boxes(boxes, "boxes")
     _check_boxes(anchors, "anchors")
-    if boxes.shape != anchors.shape:
-        raise ValueError(
-            f"boxes and anchors must have the same shape, got {tuple(boxes.shape)} and "
-            f"{tuple(anchors.shape)}"
-        )
+    check_same_shape(boxes, "boxes", anchors, "anchors")
     wa, ha = anchors[..., 2] - anchors[..., 0], anchors[..., 3] - anchors[..., 1]
     xa, ya = anchors[..., 0] + 0.5 * wa, anchors[..., 1] + 0.5 * ha
     w, h = boxes[..., 2] - boxes[..., 0], boxes[..., 3] - boxes[..., 1]
@@ -602,11 +604,7 @@ def decode_boxes(deltas: torch.Tensor, anchors: torch.Tensor) -> torch.Tensor:
     """
     _check_boxes(deltas, "deltas")
     _check_boxes(anchors, "anchors")
-    if deltas.shape != anchors.shape:
-        raise ValueError(
-            f"deltas and anchors must have the same shape, got {tuple(deltas.shape)} and "
-            f"{tuple(anchors.shape)}"
-        )
+    check_same_shape(deltas, "deltas", anchors, "anchors")
     anchors = anchors.to(deltas.dtype)
     wa, ha = anchors[..., 2] - anchors[..., 0], anchors[..., 3] - anchors[..., 1]
     xa, ya = anchors[..., 0] + 0.5 * wa, anchors[..., 1] + 0.5 * ha
