@@ -221,6 +221,17 @@ def _neg_pearson(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     return -(pc * tc).sum(dim=-1)
 
 
+def _check_score_pair(pred: torch.Tensor, other: torch.Tensor, other_name: str) -> None:
+    """Both 1-D floating ``(N,)`` of the same length, N >= 2 (a correlation or a fit needs two)."""
+    check_tensor(pred, "pred", ndim=1, dims="(N,)", floating=True)
+    check_tensor(other, other_name, ndim=1, dims="(N,)", floating=True)
+    if pred.shape != other.shape or len(pred) < 2:
+        raise ValueError(
+            f"pred and {other_name} must be of the same length >= 2, got {tuple(pred.shape)} "
+            f"and {tuple(other.shape)}"
+        )
+
+
 def _check_not_constant(x: torch.Tensor, name: str) -> None:
     if bool((x == x[..., :1]).all(dim=-1).any()):
         raise ValueError(
@@ -711,13 +722,7 @@ def sts_scores(pred: torch.Tensor, gold: torch.Tensor) -> StsScores:
     """
     from scipy import stats
 
-    check_tensor(pred, "pred", ndim=1, dims="(N,)", floating=True)
-    check_tensor(gold, "gold", ndim=1, dims="(N,)", floating=True)
-    if pred.shape != gold.shape or len(pred) < 2:
-        raise ValueError(
-            f"pred and gold must be of the same length >= 2, got {tuple(pred.shape)} and "
-            f"{tuple(gold.shape)}"
-        )
+    _check_score_pair(pred, gold, "gold")
     p = pred.detach().double().cpu().numpy()
     g = gold.detach().double().cpu().numpy()
     mse = float(np.mean((p - g) ** 2))
@@ -749,13 +754,7 @@ def linear_calibration(pred: torch.Tensor, target: torch.Tensor) -> tuple[float,
         >>> linear_calibration(torch.tensor([0.0, 1.0, 2.0]), torch.tensor([1.0, 3.0, 5.0]))
         (2.0, 1.0)
     """
-    check_tensor(pred, "pred", ndim=1, dims="(N,)", floating=True)
-    check_tensor(target, "target", ndim=1, dims="(N,)", floating=True)
-    if pred.shape != target.shape or len(pred) < 2:
-        raise ValueError(
-            f"pred and target must be of the same length >= 2, got {tuple(pred.shape)} and "
-            f"{tuple(target.shape)}"
-        )
+    _check_score_pair(pred, target, "target")
     p, t = pred.detach().double(), target.detach().double()
     pc = p - p.mean()
     var = float((pc * pc).sum())
