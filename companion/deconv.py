@@ -2,8 +2,9 @@
 
 A 2-D convolution with one input and one output channel is a linear map, so it is a matrix ``A`` of
 shape ``(Hout*Wout, H*W)`` acting on the flattened image. This module builds that matrix, its
-transpose (what ``F.conv_transpose2d`` applies, and what the "multiply each output by the kernel and
-add it back" procedure computes), the exact inverse of a *circular* convolution by division in the
+transpose (what ``F.conv_transpose2d`` applies, what the "multiply each output by the kernel and
+add it back" procedure computes, and what "zero-stuff, pad and flip the kernel" computes), the exact
+inverse of a *circular* convolution by division in the
 Fourier domain (with an optional Tikhonov/Wiener regulariser), the pseudo-inverse of a general one,
 and the two small tools of the checkerboard story: overlap counts of a strided transposed
 convolution and the resize-then-convolve alternative (Odena et al., Distill 2016).
@@ -35,6 +36,7 @@ __all__ = [
     "circular_conv2d",
     "conv2d_matrix",
     "deconvolve_fft",
+    "flip_pad_transpose",
     "gaussian_kernel",
     "kernel_spectrum",
     "overlap_count",
@@ -337,6 +339,57 @@ def scatter_transpose(
     return canvas[padding : padding + h, padding : padding + w]
 
 
+def flip_pad_transpose(
+    y: torch.Tensor,
+    kernel: torch.Tensor,
+    input_shape: tuple[int, int],
+    stride: int = 1,
+    padding: int = 0,
+) -> torch.Tensor:
+    """The transposed convolution as an ordinary convolution: zero-stuff, pad, flip the kernel.
+
+    The recipe often offered for "undoing" a convolution: put ``stride - 1`` zeros between the
+    values of ``y``, pad the result by ``k - 1 - padding`` on every side (plus the rows and columns
+    a strided forward pass skipped at the far border), and run a stride-1 ``F.conv2d`` with the
+    kernel rotated by 180 degrees. It computes ``A.T @ y.flatten()``, exactly what
+    :func:`scatter_transpose` and ``F.conv_transpose2d`` compute: the transpose, not the inverse.
+
+    Args:
+        y: Tensor (Hout, Wout), the convolution's output.
+        kernel: Tensor (kh, kw), same dtype as ``y``.
+        input_shape: ``(H, W)`` of the forward pass's input.
+        stride: The forward pass's stride (>= 1).
+        padding: The forward pass's zero padding (>= 0). When it exceeds ``k - 1`` the "padding"
+            is negative, a crop.
+
+    Returns:
+        Tensor (H, W).
+
+    Raises:
+        TypeError: If ``y`` or ``kernel`` is not floating, their dtypes differ, or an argument has
+            the wrong type.
+        ValueError: If ``kernel`` is not 2-D, ``stride < 1``, ``padding < 0``, or ``y``'s shape
+            does not match the forward pass.
+
+    Convention:
+        PyTorch's: ``F.conv2d`` does not flip the kernel, so the transpose needs the flip
+        (``kernel.flip(0, 1)``); with signal processing's flipping convolution it would not.
+
+    Example:
+        >>> flip_pad_transpose(torch.tensor([[1.0, 10.0]]), torch.tensor([[1.0, 2.0]]), (1, 3))
+        tensor([[ 1., 12., 20.]])
+    """
+    kernel, (h, w), (h_out, w_out) = _check_output_side(y, kernel, input_shape, stride, padding)
+    kh, kw = kernel.shape
+    stuffed = y.new_zeros((h_out - 1) * stride + 1, (w_out - 1) * stride + 1)
+    stuffed[::stride, ::stride] = y  # stride - 1 zeros between neighbours
+    extra_h, extra_w = (h + 2 * padding - kh) % stride, (w + 2 * padding - kw) % stride
+    ph, pw = kh - 1 - padding, kw - 1 - padding  # negative: crop
+    framed = F.pad(stuffed, (pw, pw + extra_w, ph, ph + extra_h))  # (H + kh - 1, W + kw - 1)
+    flipped = kernel.flip(0, 1)  # rotated by 180 degrees
+    return F.conv2d(framed[None, None], flipped[None, None])[0, 0]  # (H, W)
+
+
 # --------------------------------------------------------------------------------------------------
 # 2. Circular convolution and its exact inverse in the Fourier domain
 # --------------------------------------------------------------------------------------------------
@@ -525,6 +578,9 @@ def pinv_deconvolve(
     and full row rank, every ``y`` is reached exactly, by infinitely many inputs; the
     pseudo-inverse picks the one of least norm, which has no component in ``A``'s null space. The
     true input differs from it by exactly that null-space component, which the convolution erased.
+    When ``A`` instead has full column rank (more rows than columns, as with "full" padding
+    ``k - 1``, which makes any kernel that is not all zeros injective), the pseudo-inverse is an
+    exact left inverse, ``pinv(A) @ A = I``, and returns the true input.
 
     Args:
         y: Tensor (Hout, Wout), the convolution's output.

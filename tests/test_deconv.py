@@ -15,6 +15,7 @@ from companion.deconv import (
     circular_conv2d,
     conv2d_matrix,
     deconvolve_fft,
+    flip_pad_transpose,
     gaussian_kernel,
     kernel_spectrum,
     overlap_count,
@@ -85,6 +86,48 @@ def test_transpose_matches_conv_transpose2d_and_scatter(g):
     torch.testing.assert_close(
         scatter_transpose(y, k, (h, w), s, p), expected[0, 0], rtol=0, atol=1e-12
     )
+    torch.testing.assert_close(
+        flip_pad_transpose(y, k, (h, w), s, p), expected[0, 0], rtol=0, atol=1e-12
+    )
+
+
+def test_flip_and_pad_needs_the_flip():
+    """PyTorch's conv2d does not flip: an unflipped kernel gives a different, wrong map."""
+    k = torch.zeros(3, 3, dtype=F64)
+    k[0, 0] = 1.0  # forward: output (i, j) reads x[i - 1, j - 1]; the transpose shifts back
+    y = rand(6, 6)
+    got = flip_pad_transpose(y, k, (6, 6), 1, 1)
+    expected = torch.zeros(6, 6, dtype=F64)
+    expected[:-1, :-1] = y[1:, 1:]  # (A^T y)[m, n] = y[m + 1, n + 1]
+    torch.testing.assert_close(got, expected, rtol=0, atol=0)
+    unflipped = F.conv2d(F.pad(y, (1, 1, 1, 1))[None, None], k[None, None])[0, 0]
+    assert (unflipped - expected).abs().max() > 1.0
+
+
+@settings(max_examples=20, deadline=None)
+@given(st.integers(1, 4), st.integers(1, 4), st.integers(0, 10_000), st.floats(0.0, 0.9))
+def test_full_padding_makes_any_nonzero_kernel_injective(kh, kw, seed, sparsity):
+    """Padding k - 1 ("full"): A has full column rank for any kernel that is not all zeros, so the
+    least-squares (left) inverse recovers x, even for a box whose circular spectrum has zeros."""
+    gen = torch.Generator().manual_seed(seed)
+    k = torch.randn(kh, kw, generator=gen, dtype=F64)
+    k = k * (torch.rand(kh, kw, generator=gen, dtype=F64) > sparsity)  # drop some taps ...
+    k[kh // 2, kw // 2] += 0.0 if k.abs().sum() > 0 else 1.0  # ... but not all of them
+    x = rand(6, 7, seed=seed)
+    A = conv2d_matrix(k, (6, 7), padding=max(kh, kw) - 1)
+    assert int(torch.linalg.matrix_rank(A)) == 42
+    y = F.conv2d(x[None, None], k[None, None], padding=max(kh, kw) - 1)[0, 0]
+    assert relative_error(pinv_deconvolve(y, k, (6, 7), 1, max(kh, kw) - 1), x) < 1e-8
+
+
+def test_zero_same_padding_is_not_decided_by_the_circular_spectrum():
+    """A 3x3 box: circular is singular on 24 x 24 and invertible on 23 x 23; with zero "same"
+    padding it is the reverse (1-D eigenvalues 1 + 2 cos(pi j / (n + 1)) vanish when 3 | n + 1)."""
+    box = torch.full((3, 3), 1 / 9, dtype=F64)
+    rank = {n: int(torch.linalg.matrix_rank(conv2d_matrix(box, (n, n), padding=1))) for n in (8, 9)}
+    assert rank == {8: 49, 9: 81}  # n = 8: 3 | 9, rank 7 per axis, 7 * 7 in 2-D
+    assert float(kernel_spectrum(box, (9, 9)).abs().min()) < 1e-12  # circular: 3 | 9, singular
+    assert float(kernel_spectrum(box, (8, 8)).abs().min()) > 1e-2
 
 
 def test_adjoint_identity_and_transpose_is_the_input_gradient():
@@ -322,6 +365,14 @@ def test_bad_input():
         deconvolve_fft(rand(5, 5), k, eps="0.1")
     with pytest.raises(ValueError, match="y must have shape"):
         pinv_deconvolve(rand(4, 4), k, (4, 4))
+    with pytest.raises(ValueError, match="y must have shape"):
+        flip_pad_transpose(rand(3, 3), k, (4, 4))
+    with pytest.raises(TypeError, match="y and kernel must have the same dtype"):
+        flip_pad_transpose(rand(2, 2).float(), k, (4, 4))
+    with pytest.raises(ValueError, match="stride"):
+        flip_pad_transpose(rand(2, 2), k, (4, 4), stride=0)
+    with pytest.raises(ValueError, match="kernel"):
+        flip_pad_transpose(rand(2, 2), rand(3), (4, 4))
     with pytest.raises(ValueError, match="kernel_size"):
         overlap_count(0, 2, 3)
     with pytest.raises(ValueError, match="x must be 2-D"):
