@@ -38,8 +38,6 @@ notebooks: install
 
 ## make browser: after `make book`, check every page in headless Chromium (see tests/browser/).
 browser: install
-	@test -f _build/mathjax/node_modules/mathjax/es5/tex-mml-chtml.js || \
-		npm install --silent --no-save --no-audit --no-fund --prefix _build/mathjax mathjax@3
 	$(BIN)/pytest -q tests/browser
 
 ## make seeds NB=book/x.ipynb: run one notebook with seeds 0, 1 and 2 (the margins must hold for all).

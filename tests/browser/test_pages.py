@@ -1,15 +1,17 @@
 """The built book, as a reader's browser sees it (run after `make book`: `make browser`).
 
 Serves ``_build/html`` on 127.0.0.1 and opens every page in Debian's headless Chromium through the
-``playwright`` pip package (never ``playwright install``). MathJax's CDN URL is routed to a local copy
-from the ``mathjax@3`` npm package (``make browser`` installs it under ``_build/mathjax``), so math
-is really typeset with no network. A screenshot of every page lands in ``_build/screenshots/``.
+``playwright`` pip package (never ``playwright install``). Every request that is not to that local
+server is refused and recorded, as on a laptop with no network: the book must read offline, MathJax
+included (``sphinx-mathjax-offline`` ships it in ``_static/mathjax``). A screenshot of every page
+lands in ``_build/screenshots/``. ``BOOK_HTML=<dir>`` checks another build.
 """
 
 from __future__ import annotations
 
 import functools
 import http.server
+import os
 import pathlib
 import re
 import shutil
@@ -20,8 +22,8 @@ import urllib.parse
 import pytest
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
-HTML = ROOT / "_build" / "html"
-MATHJAX = ROOT / "_build" / "mathjax" / "node_modules" / "mathjax"
+HTML = pathlib.Path(os.environ.get("BOOK_HTML", ROOT / "_build" / "html"))
+LOCAL_HOSTS = {"127.0.0.1", "localhost"}
 SHOTS = ROOT / "_build" / "screenshots"
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 CHROMIUM_ARGS = [
@@ -80,26 +82,44 @@ def browser():
         context.close()
 
 
-def _route_mathjax(route):
-    """Answer requests for MathJax 3 from the local npm copy; refuse every other outside request."""
-    url = urllib.parse.urlparse(route.request.url)
-    if url.hostname in {"127.0.0.1", "localhost"}:
-        return route.continue_()
-    match = re.search(r"mathjax@?3?[^/]*/(es5/.*)$", url.path)
-    if match and (MATHJAX / match.group(1)).is_file():
-        return route.fulfill(path=str(MATHJAX / match.group(1)))
-    return route.abort()
+def _is_local(url: str) -> bool:
+    parsed = urllib.parse.urlparse(url)
+    return parsed.scheme in {"data", "blob", "about"} or parsed.hostname in LOCAL_HOSTS
+
+
+def _local_only(route):
+    """Let requests to the local server through and refuse every other: no network, as offline."""
+    return route.continue_() if _is_local(route.request.url) else route.abort()
 
 
 def _open(browser, url: str):
+    """Open ``url``; return the page, its console errors, its outside requests and failed requests."""
     page = browser.new_page()
     errors: list[str] = []
+    outside: list[str] = []
+    failed: list[str] = []
     page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
     page.on("pageerror", lambda e: errors.append(str(e)))
-    page.route("**/*", _route_mathjax)
+    page.on("request", lambda r: None if _is_local(r.url) else outside.append(r.url))
+    page.on("requestfailed", lambda r: failed.append(f"{r.url} ({r.failure})"))
+    page.on(
+        "response", lambda r: failed.append(f"{r.url} ({r.status})") if r.status >= 400 else None
+    )
+    page.route("**/*", _local_only)
     page.goto(url, wait_until="load")
     page.wait_for_load_state("networkidle")
-    return page, errors
+    return page, errors, outside, failed
+
+
+# Text that MathJax should have replaced: TeX delimiters left outside code, scripts and typeset math.
+_RAW_TEX_JS = r"""() => {
+  const body = document.body.cloneNode(true);
+  body.querySelectorAll("pre, code, script, style, template, .highlight, mjx-container")
+    .forEach(e => e.remove());
+  const text = body.textContent;
+  const m = text.match(/\\\(|\\\[|\\begin\{|\$\$/);
+  return m ? text.slice(Math.max(0, m.index - 60), m.index + 60) : null;
+}"""
 
 
 def _shot(page, rel: str) -> None:
@@ -109,10 +129,16 @@ def _shot(page, rel: str) -> None:
     )
 
 
-def test_mathjax_copy_present():
-    assert (MATHJAX / "es5" / "tex-mml-chtml.js").is_file(), (
-        "run `make browser` (it installs mathjax@3)"
-    )
+def test_mathjax_ships_with_the_book():
+    """The pages load MathJax from the built site itself, never from a CDN."""
+    assert (HTML / "_static" / "mathjax" / "tex-chtml.js").is_file()
+    pages_with_math = [p for p in PAGES if 'class="math' in (HTML / p).read_text()]
+    assert pages_with_math, "no page has math: the typesetting checks below would be vacuous"
+    for rel in pages_with_math:
+        scripts = re.findall(r'<script[^>]*src="([^"]*mathjax[^"]*)"', (HTML / rel).read_text())
+        assert scripts and all("://" not in src for src in scripts), (
+            f"{rel}: MathJax from {scripts}"
+        )
 
 
 def test_chapters_were_built():
@@ -121,11 +147,23 @@ def test_chapters_were_built():
 
 @pytest.mark.parametrize("rel", PAGES)
 def test_page(browser, base_url, rel):
-    page, errors = _open(browser, base_url + rel)
+    page, errors, outside, failed = _open(browser, base_url + rel)
     try:
-        if page.locator("span.math, div.math").count():
-            page.wait_for_selector("mjx-container", state="attached", timeout=15000)
+        n_math = page.locator("span.math, div.math").count()
+        if n_math:
+            page.wait_for_function(
+                "() => window.MathJax && MathJax.startup && MathJax.startup.promise", timeout=15000
+            )
+            page.evaluate("() => MathJax.startup.promise")  # resolves once typesetting is done
+            untypeset = page.locator(
+                "span.math:not(:has(mjx-container)), div.math:not(:has(mjx-container))"
+            ).count()
+            assert untypeset == 0, f"{rel}: {untypeset} of {n_math} math elements not typeset"
+        raw = page.evaluate(_RAW_TEX_JS)
+        assert raw is None, f"{rel}: raw TeX left on the page: ...{raw}..."
         _shot(page, rel)
+        assert not outside, f"{rel} asked the network for {outside}"
+        assert not failed, f"{rel}: requests failed: {failed}"
         unexpected = [e for e in errors if not any(p.search(e) for p in ALLOWED_CONSOLE_ERRORS)]
         assert not unexpected, f"console errors on {rel}: {unexpected}"
         outputs = page.locator(".cell_output").all_inner_texts()
@@ -158,7 +196,7 @@ def _title_word(rel: str) -> str:
 @pytest.mark.parametrize("rel", CHAPTERS)
 def test_search_finds_each_chapter(browser, base_url, rel):
     word = _title_word(rel)
-    page, _ = _open(browser, f"{base_url}search.html?q={urllib.parse.quote(word)}")
+    page, *_ = _open(browser, f"{base_url}search.html?q={urllib.parse.quote(word)}")
     try:
         page.wait_for_selector("#search-results ul.search li", timeout=20000)
         links = page.locator("#search-results ul.search li a").evaluate_all(
@@ -171,7 +209,7 @@ def test_search_finds_each_chapter(browser, base_url, rel):
 
 
 def test_index_redirects_to_landing_page(browser, base_url):
-    page, _ = _open(browser, base_url + "index.html")
+    page, *_ = _open(browser, base_url + "index.html")
     try:
         page.wait_for_url(re.compile(r"book/intro\.html"), timeout=10000)
         assert page.locator("h1").first.inner_text().startswith("Settled by Experiment")
