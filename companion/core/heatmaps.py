@@ -10,6 +10,8 @@ Convention:
 
 from __future__ import annotations
 
+import math
+
 import torch
 
 from companion.core.checks import check_number, check_pair, check_tensor
@@ -34,7 +36,8 @@ def gaussian_heatmaps(
         sigma: Standard deviation of the Gaussian in pixels, > 0.
 
     Returns:
-        Heatmaps ``(B, K, H, W)`` with the dtype and device of ``points``.
+        Heatmaps ``(B, K, H, W)`` with the dtype and device of ``points``. A NaN point propagates
+        (its map is NaN); a vanishing ``sigma`` gives a one-hot map at a point on a pixel centre.
 
     Raises:
         TypeError: If ``points`` is not a floating-point tensor or ``size`` is not a pair of ints.
@@ -53,6 +56,10 @@ def gaussian_heatmaps(
     dx2 = (xs - points[..., 0:1]) ** 2  # (B, K, 1) against (W,) -> (B, K, W)
     dy2 = (ys - points[..., 1:2]) ** 2  # (B, K, H)
     # The Gaussian is separable: exp(-(dx² + dy²)/2σ²) = exp(-dy²/2σ²) · exp(-dx²/2σ²).
-    gy = torch.exp(-dy2 / (2 * sigma**2))  # (B, K, H)
-    gx = torch.exp(-dx2 / (2 * sigma**2))  # (B, K, W)
+    # 1/(2σ²) may overflow (σ = 1e-200): then it is inf, off-peak pixels get exp(-inf) = 0 and
+    # the peak keeps exp(0) = 1 (0 · inf would be NaN, hence the where).
+    two_var = 2 * sigma * sigma
+    inv = math.inf if two_var == 0 else 1 / two_var
+    gy = torch.where(dy2 == 0, 1.0, torch.exp(-dy2 * inv))  # (B, K, H)
+    gx = torch.where(dx2 == 0, 1.0, torch.exp(-dx2 * inv))  # (B, K, W)
     return gy.unsqueeze(-1) * gx.unsqueeze(-2)  # (B, K, H, 1) * (B, K, 1, W) -> (B, K, H, W)

@@ -16,7 +16,14 @@ from __future__ import annotations
 
 import torch
 
-from companion.core.checks import check_int, check_number, check_same_shape, check_tensor
+from companion.core.checks import (
+    check_floating_dtype,
+    check_int,
+    check_number,
+    check_same_shape,
+    check_tensor,
+)
+from companion.core.device import resolve_device
 
 __all__ = ["argmax2d", "check_heatmaps", "keypoint_error", "pixel_grid", "soft_argmax2d"]
 
@@ -43,8 +50,9 @@ def pixel_grid(
         ``(H*W, 2)`` coordinates ``(x, y)``.
 
     Raises:
-        TypeError: If ``height`` or ``width`` is not an int.
-        ValueError: If ``height`` or ``width`` is < 1.
+        TypeError: If ``height`` or ``width`` is not an int, ``dtype`` is not a floating
+            ``torch.dtype``, or ``device`` is not a device, a string or ``None``.
+        ValueError: If ``height`` or ``width`` is < 1, or ``device`` names no torch device.
 
     Example:
         >>> pixel_grid(2, 3).tolist()
@@ -52,6 +60,8 @@ def pixel_grid(
     """
     check_int(height, "height", minimum=1)
     check_int(width, "width", minimum=1)
+    check_floating_dtype(dtype, "dtype")
+    device = resolve_device(device)
     ys = torch.arange(height, dtype=dtype, device=device)  # (H,)
     xs = torch.arange(width, dtype=dtype, device=device)  # (W,)
     grid_y, grid_x = torch.meshgrid(ys, xs, indexing="ij")  # (H, W) each
@@ -86,6 +96,10 @@ def soft_argmax2d(heatmaps: torch.Tensor, beta: float = 1.0) -> torch.Tensor:
     lies inside the image's convex hull of pixel centres. The gradient with respect to pixel ``(i, j)``
     is ``beta · p_ij · ((j, i) - result)``: non-zero wherever ``p`` is, unlike argmax.
 
+    The largest score is subtracted before scaling by ``beta``, so even ``beta = 1e300`` gives the
+    hard argmax (ties averaged) instead of ``inf - inf = NaN``. NaN or inf in ``heatmaps``
+    propagates to the result (NaN), as in ``torch.softmax``.
+
     Two things follow from the expectation. A small ``beta`` leaves ``p`` close to uniform and pulls
     the result toward the image centre; background mass does the same. Two equal modes give their
     midpoint, which is neither.
@@ -110,7 +124,10 @@ def soft_argmax2d(heatmaps: torch.Tensor, beta: float = 1.0) -> torch.Tensor:
     check_heatmaps(heatmaps)
     beta = check_number(beta, "beta", low=0, low_inclusive=False)
     b, k, height, width = heatmaps.shape
-    logits = beta * heatmaps.reshape(b, k, height * width)  # (B, K, H, W) -> (B, K, H*W)
+    scores = heatmaps.reshape(b, k, height * width)  # (B, K, H, W) -> (B, K, H*W)
+    shifted = scores - scores.amax(dim=-1, keepdim=True)  # (B, K, H*W), <= 0, 0 at the maximum
+    # beta * 0 stays 0 even where beta overflows the dtype (inf * 0 would be NaN)
+    logits = torch.where(shifted == 0, torch.zeros_like(shifted), beta * shifted)
     p = torch.softmax(logits, dim=-1)  # (B, K, H*W)
     grid = pixel_grid(height, width, dtype=heatmaps.dtype, device=heatmaps.device)  # (H*W, 2)
     return p @ grid  # (B, K, H*W) @ (H*W, 2) -> (B, K, 2)
@@ -119,7 +136,8 @@ def soft_argmax2d(heatmaps: torch.Tensor, beta: float = 1.0) -> torch.Tensor:
 def argmax2d(heatmaps: torch.Tensor) -> torch.Tensor:
     """The ``(x, y)`` of each map's largest pixel: the hard, non-differentiable decoder.
 
-    Ties go to the first pixel in row-major order (``torch.argmax``'s rule).
+    Ties go to the first pixel in row-major order (``torch.argmax``'s rule). NaN propagates in
+    ``torch.argmax``'s way: a map holding NaN gives the position of its (first) NaN.
 
     Args:
         heatmaps: ``(B, K, H, W)`` floating point heatmaps.
@@ -152,11 +170,14 @@ def keypoint_error(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         target: ``(B, K, 2)`` true ``(x, y)``, the same shape.
 
     Returns:
-        A 0-d tensor: the mean over all ``B·K`` keypoints of ``‖pred - target‖₂``.
+        A 0-d tensor: the mean over all ``B·K`` keypoints of ``‖pred - target‖₂``, computed with
+        ``hypot`` so that coordinates near 1e20 do not overflow. NaN in an input propagates to
+        the result.
 
     Raises:
         TypeError: If an argument is not a floating-point tensor.
-        ValueError: If an argument is not ``(B, K, 2)`` or the shapes differ.
+        ValueError: If an argument is not ``(B, K, 2)``, the shapes differ, or there are no
+            keypoints (``B·K = 0``: the mean of nothing).
 
     Example:
         >>> keypoint_error(torch.tensor([[[3.0, 4.0]]]), torch.zeros(1, 1, 2))
@@ -165,4 +186,7 @@ def keypoint_error(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     check_tensor(pred, "pred", ndim=3, dims="(B, K, 2)", floating=True, size={-1: 2})
     check_tensor(target, "target", ndim=3, dims="(B, K, 2)", floating=True, size={-1: 2})
     check_same_shape(pred, "pred", target, "target")
-    return (pred - target).norm(dim=-1).mean()
+    if pred.numel() == 0:
+        raise ValueError(f"pred must hold at least one keypoint, got shape {tuple(pred.shape)}")
+    d = pred - target  # (B, K, 2)
+    return torch.hypot(d[..., 0], d[..., 1]).mean()

@@ -10,6 +10,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import torch
 
+from companion.core.checks import check_bool, check_int, check_number
 from companion.core.training import History
 
 __all__ = ["glue", "plot_curves", "plot_history", "show_images"]
@@ -54,6 +55,11 @@ def glue(name: str, value: object) -> object:
     return value
 
 
+def _check_ax(ax: object) -> None:
+    if ax is not None and not isinstance(ax, plt.Axes):
+        raise TypeError(f"ax must be matplotlib Axes or None, got {type(ax).__name__}")
+
+
 def plot_history(
     history: History, ax: plt.Axes | None = None, *, title: str | None = None
 ) -> plt.Axes:
@@ -69,11 +75,16 @@ def plot_history(
 
     Returns:
         The axes.
+
+    Raises:
+        TypeError: If ``history`` is not a :class:`~companion.core.training.History` or ``ax``
+            not matplotlib axes or ``None``.
     """
     if not isinstance(history, History):
         raise TypeError(
             f"history must be a companion.core.training.History, got {type(history).__name__}"
         )
+    _check_ax(ax)
     if ax is None:
         _, ax = plt.subplots(figsize=(5, 3.2))
     epochs = np.arange(1, history.epochs + 1)
@@ -108,9 +119,18 @@ def plot_curves(
 
     Returns:
         The axes.
+
+    Raises:
+        TypeError: If ``curves`` is not a mapping, ``ax`` not matplotlib axes or ``None``, or
+            ``logy`` not a bool.
+        ValueError: If ``curves`` is empty.
     """
-    if not isinstance(curves, Mapping) or not curves:
+    if not isinstance(curves, Mapping):
+        raise TypeError(f"curves must be a mapping {{label: values}}, got {type(curves).__name__}")
+    if not curves:
         raise ValueError("curves must be a non-empty mapping {label: values}")
+    check_bool(logy, "logy")
+    _check_ax(ax)
     if ax is None:
         _, ax = plt.subplots(figsize=(5, 3.2))
     for label, values in curves.items():
@@ -144,13 +164,30 @@ def show_images(
 
     Returns:
         The figure.
+
+    Raises:
+        TypeError: If ``images`` is not a sequence of 2-D arrays or tensors, ``ncols`` not an
+            int, or ``size`` not a number.
+        ValueError: If ``images`` is empty or holds an image that is not 2-D, ``titles`` does not
+            have one entry per image, ``ncols < 1`` or ``size <= 0``.
     """
+    if isinstance(images, (str, bytes)) or not isinstance(
+        images, (Sequence, np.ndarray, torch.Tensor)
+    ):
+        raise TypeError(
+            f"images must be a sequence of (H, W) arrays or tensors, got {type(images).__name__}"
+        )
+    check_int(ncols, "ncols", minimum=1)
+    check_number(size, "size", low=0, low_inclusive=False)
     images = [
         im.detach().cpu().numpy() if isinstance(im, torch.Tensor) else np.asarray(im)
         for im in images
     ]
     if not images:
         raise ValueError("images must contain at least one image")
+    for i, im in enumerate(images):
+        if im.ndim != 2 or not np.issubdtype(im.dtype, np.number):
+            raise ValueError(f"images[{i}] must be a 2-D numeric array, got shape {im.shape}")
     if titles is not None and len(titles) != len(images):
         raise ValueError(
             f"titles must have one entry per image, got {len(titles)} for {len(images)}"

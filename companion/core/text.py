@@ -37,6 +37,19 @@ SPECIAL_TOKENS: tuple[str, ...] = ("[PAD]", "[CLS]", "[SEP]", "[MASK]", "[UNK]")
 _TOKEN = re.compile(r"[^\W\d]\w*|\d+|[^\w\s]")
 
 
+def _check_texts(texts: object, name: str) -> list[str]:
+    """A list of documents; a lone ``str`` would be read character by character, so refuse it."""
+    if isinstance(texts, str):
+        raise TypeError(f"{name} must be a list of strings, got a single str (wrap it: [text])")
+    if not isinstance(texts, Iterable):
+        raise TypeError(f"{name} must be an iterable of strings, got {type(texts).__name__}")
+    texts = list(texts)
+    for i, t in enumerate(texts):
+        if not isinstance(t, str):
+            raise TypeError(f"{name}[{i}] must be a str, got {type(t).__name__}")
+    return texts
+
+
 def split_words(text: str) -> list[str]:
     """Lower-case ``text`` and split it into words, numbers and single punctuation marks.
 
@@ -109,11 +122,16 @@ class WordTokenizer:
             The tokenizer.
 
         Raises:
-            ValueError: If ``max_size < 6`` or ``min_count < 1``.
+            TypeError: If ``texts`` is a single string or not an iterable of strings, or a size
+                is not an int.
+            ValueError: If ``max_size < 6``, ``min_count < 1`` or ``texts`` holds no word.
         """
+        texts = _check_texts(texts, "texts")
         check_int(max_size, "max_size", minimum=len(SPECIAL_TOKENS) + 1)
         check_int(min_count, "min_count", minimum=1)
         counts = Counter(w for text in texts for w in split_words(text))
+        if not counts:
+            raise ValueError("texts must contain at least one word")
         ranked = sorted(
             (w for w, c in counts.items() if c >= min_count), key=lambda w: (-counts[w], w)
         )
@@ -170,13 +188,20 @@ class WordTokenizer:
             ids: A 1-D integer tensor ``(T,)`` or a sequence of ints.
 
         Raises:
-            ValueError: If an id lies outside ``[0, V)``.
+            TypeError: If ``ids`` is not an integer tensor or a sequence of ints (``True`` is not
+                an id).
+            ValueError: If ``ids`` is not 1-D or an id lies outside ``[0, V)``.
         """
         if isinstance(ids, torch.Tensor):
             check_tensor(ids, "ids", ndim=1, dims="(T,)", integer=True)
             ids = ids.tolist()
+        elif isinstance(ids, (str, bytes)) or not isinstance(ids, Sequence):
+            raise TypeError(
+                f"ids must be a 1-D integer tensor or a list of ints, got {type(ids).__name__}"
+            )
         out = []
         for i in ids:
+            check_int(i, "ids[...]")
             if not 0 <= i < self.vocab_size:
                 raise ValueError(f"ids must lie in [0, {self.vocab_size}), got {i}")
             out.append(self.vocab[i])
@@ -196,6 +221,8 @@ class WordTokenizer:
             An int64 tensor of shape ``(N, T)``.
 
         Raises:
+            TypeError: If ``texts`` is a single string or not an iterable of strings, or
+                ``seq_len`` is not an int.
             ValueError: If ``seq_len < 3`` or no document contains a token.
 
         Example:
@@ -203,6 +230,7 @@ class WordTokenizer:
             >>> [tok.decode(row) for row in tok.windows(["a b c d e"], seq_len=5)]
             [['[CLS]', 'a', 'b', 'c', '[SEP]'], ['[CLS]', 'd', 'e', '[SEP]', '[PAD]']]
         """
+        texts = _check_texts(texts, "texts")
         check_int(seq_len, "seq_len", minimum=3)
         body = seq_len - 2
         rows = []

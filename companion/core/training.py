@@ -27,7 +27,16 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-from companion.core.checks import check_int, check_tensor
+from companion.core.checks import (
+    check_bool,
+    check_callable,
+    check_finite,
+    check_int,
+    check_module,
+    check_nonempty,
+    check_optimizer,
+    check_tensor,
+)
 from companion.core.device import eval_mode, resolve_device
 
 __all__ = [
@@ -65,6 +74,9 @@ def check_finite_loss(value: float | torch.Tensor, name: str, step: int) -> floa
 
     Raises:
         NonFiniteLossError: If ``value`` is NaN or infinite (a subclass of ``FloatingPointError``).
+        TypeError: If ``value`` is not a real number or a one-element tensor, or ``step`` is not
+            an int.
+        ValueError: If ``step < 0``.
 
     Example:
         >>> check_finite_loss(torch.tensor(0.5), "loss", step=3)
@@ -74,6 +86,14 @@ def check_finite_loss(value: float | torch.Tensor, name: str, step: int) -> floa
         ...
         companion.core.training.NonFiniteLossError: loss became nan at step 3; training stopped
     """
+    check_int(step, "step", minimum=0)
+    if isinstance(value, torch.Tensor):
+        if value.numel() != 1:
+            raise TypeError(
+                f"value must be a number or a one-element tensor, got shape {tuple(value.shape)}"
+            )
+    elif isinstance(value, bool) or not isinstance(value, (int, float, np.number)):
+        raise TypeError(f"value must be a real number or a 0-d tensor, got {type(value).__name__}")
     v = float(value)
     if not math.isfinite(v):
         raise NonFiniteLossError(f"{name} became {v} at step {step}; training stopped")
@@ -186,6 +206,8 @@ def make_loader(
     Raises:
         ValueError: If ``x`` and ``y`` differ in length, ``batch_size < 1``, or ``shuffle`` is set
             without a ``seed``.
+        TypeError: If ``x`` or ``y`` is not a tensor, ``batch_size`` or ``seed`` not an int, or
+            ``shuffle`` not a bool.
 
     Example:
         >>> loader = make_loader(torch.zeros(10, 3), torch.zeros(10), batch_size=4)
@@ -199,6 +221,7 @@ def make_loader(
             f"x and y must have the same length, got shapes {tuple(x.shape)} and {tuple(y.shape)}"
         )
     check_int(batch_size, "batch_size", minimum=1)
+    check_bool(shuffle, "shuffle")
     if shuffle and seed is None:
         raise ValueError("seed must be given when shuffle=True, so that the order is repeatable")
     if seed is not None:
@@ -210,6 +233,11 @@ def make_loader(
 
 
 def _check_loader(loader: Iterable, name: str) -> None:
+    if isinstance(loader, (str, bytes, torch.Tensor)) or not isinstance(loader, Iterable):
+        raise TypeError(
+            f"{name} must be an iterable of (x, y) batches such as a DataLoader, got "
+            f"{type(loader).__name__}"
+        )
     try:
         n = len(loader)  # type: ignore[arg-type]
     except TypeError:
@@ -242,13 +270,17 @@ def evaluate(
     Raises:
         ValueError: If ``loader`` yields no batches, or a float output and a float target differ
             in shape.
+        TypeError: If ``model`` is not a module, ``loader`` is not an iterable of ``(x, y)``
+            tensor pairs, ``loss_fn`` or a metric is not callable, or ``device`` is not a device.
     """
+    metrics = _check_training_args(model, loss_fn, metrics)
     _check_loader(loader, "loader")
     device = resolve_device(device, model)
     totals: dict[str, float] = {"loss": 0.0, **{k: 0.0 for k in (metrics or {})}}
     count = 0
     with eval_mode(model):
-        for xb, yb in loader:
+        for batch in loader:
+            xb, yb = _unpack(batch, "loader")
             xb, yb = xb.to(device), yb.to(device)
             out = model(xb)
             _check_output_target(out, yb)
@@ -260,6 +292,35 @@ def evaluate(
     if count == 0:
         raise ValueError("loader is empty: it yields no batches")
     return {k: v / count for k, v in totals.items()}
+
+
+def _unpack(batch: object, name: str) -> tuple[torch.Tensor, torch.Tensor]:
+    """One ``(x, y)`` batch of a loader, or a ``TypeError`` that names the loader."""
+    if not isinstance(batch, (tuple, list)) or len(batch) != 2:
+        raise TypeError(f"{name} must yield (x, y) pairs of tensors, got {type(batch).__name__}")
+    xb, yb = batch
+    if not isinstance(xb, torch.Tensor) or not isinstance(yb, torch.Tensor):
+        raise TypeError(
+            f"{name} must yield (x, y) pairs of tensors, got ({type(xb).__name__}, "
+            f"{type(yb).__name__})"
+        )
+    return xb, yb
+
+
+def _check_training_args(
+    model: object, loss_fn: object, metrics: object, device_free: bool = True
+) -> dict[str, Metric]:
+    check_module(model, "model")
+    check_callable(loss_fn, "loss_fn")
+    if metrics is None:
+        return {}
+    if not isinstance(metrics, Mapping):
+        raise TypeError(f"metrics must be a mapping {{name: fn}}, got {type(metrics).__name__}")
+    for name, fn in metrics.items():
+        if not isinstance(name, str):
+            raise TypeError(f"metrics keys must be str, got {type(name).__name__}")
+        check_callable(fn, f"metrics[{name!r}]")
+    return dict(metrics)
 
 
 def _check_output_target(output: torch.Tensor, target: torch.Tensor) -> None:
@@ -321,7 +382,9 @@ def fit(
     Raises:
         ValueError: If ``epochs < 1``, a loader yields no batches, or a float output and a float
             target differ in shape (an elementwise loss would broadcast them).
-        TypeError: If ``epochs`` is not an ``int``.
+        TypeError: If ``epochs`` is not an ``int``, ``model`` not a module, ``optimizer`` not an
+            optimizer, ``loss_fn`` or a metric not callable, a loader not an iterable of
+            ``(x, y)`` tensor pairs, or a flag not a bool.
         NonFiniteLossError: If a training loss becomes NaN or infinite; the message names the
             step.
 
@@ -336,11 +399,15 @@ def fit(
         ([3, 3], 6, 2)
     """
     check_int(epochs, "epochs", minimum=1)
+    metrics = _check_training_args(model, loss_fn, metrics)
+    check_optimizer(optimizer, "optimizer")
+    check_bool(progress, "progress")
+    check_bool(eval_train, "eval_train")
+    check_bool(keep_best, "keep_best")
     _check_loader(train_loader, "train_loader")
     _check_loader(val_loader, "val_loader")
     device = resolve_device(device, model)
     model.to(device)
-    metrics = dict(metrics or {})
     history = History()
     for name in metrics:
         history.metrics[f"train_{name}"] = []
@@ -354,7 +421,8 @@ def fit(
         model.train()
         total, count, iters = 0.0, 0, 0
         metric_totals = {name: 0.0 for name in metrics}
-        for xb, yb in train_loader:
+        for batch in train_loader:
+            xb, yb = _unpack(batch, "train_loader")
             xb, yb = xb.to(device), yb.to(device)
             out = model(xb)
             _check_output_target(out, yb)
@@ -403,14 +471,22 @@ def accuracy(output: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         A 0-d float tensor in ``[0, 1]``.
 
     Raises:
-        ValueError: If the shapes do not match ``(B, C)`` and ``(B,)``.
+        TypeError: If ``output`` is not floating point or ``target`` not an integer tensor.
+        ValueError: If the shapes do not match ``(B, C)`` and ``(B,)`` with ``B >= 1`` and
+            ``C >= 2``, a target lies outside ``[0, C)``, or an output is not finite.
 
     Example:
         >>> accuracy(torch.tensor([[2.0, 1.0], [0.0, 3.0]]), torch.tensor([0, 0]))
         tensor(0.5000)
     """
-    check_tensor(output, "output", ndim=2, dims="(B, C)")
-    check_tensor(target, "target", ndim=1, dims="(B,)")
+    check_tensor(output, "output", ndim=2, dims="(B, C)", floating=True)
+    check_tensor(target, "target", ndim=1, dims="(B,)", integer=True)
+    check_nonempty(output, "output")
+    check_finite(output, "output")
+    if output.shape[1] < 2:
+        raise ValueError(f"output must have C >= 2 class scores, got shape {tuple(output.shape)}")
+    if len(target) and (int(target.min()) < 0 or int(target.max()) >= output.shape[1]):
+        raise ValueError(f"target must hold class indices in [0, {output.shape[1]})")
     if len(output) != len(target):
         raise ValueError(
             f"output and target must have the same batch size, got {len(output)} and {len(target)}"
@@ -451,6 +527,8 @@ def moving_average(values: Sequence[float] | np.ndarray | torch.Tensor, window: 
         ) from err
     if arr.ndim != 1:
         raise ValueError(f"values must be 1-D, got shape {arr.shape}")
+    if not np.isfinite(arr).all():
+        raise ValueError("values must be finite, got NaN or infinite entries")
     check_int(window, "window", minimum=1)
     if window > len(arr):
         raise ValueError(f"window must be <= len(values) = {len(arr)}, got {window}")

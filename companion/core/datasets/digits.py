@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import torch
 
-from companion.core.checks import check_int, check_number
+from companion.core.checks import check_bool, check_int, check_number
 
 __all__ = ["Split", "digits"]
 
@@ -45,6 +45,7 @@ def digits(
         A :class:`Split` with float32 inputs and int64 class labels ``(N,)``.
 
     Raises:
+        TypeError: If ``seed`` is not an int, a fraction not a number, or ``flatten`` not a bool.
         ValueError: If a fraction is outside its range or the two leave no training data.
 
     Example:
@@ -59,6 +60,7 @@ def digits(
         val_fraction, "val_fraction", low=0, high=1, low_inclusive=False, high_inclusive=False
     )
     check_number(test_fraction, "test_fraction", low=0, high=1, high_inclusive=False)
+    check_bool(flatten, "flatten")
     if val_fraction + test_fraction >= 1:
         raise ValueError(
             f"val_fraction + test_fraction must be < 1, got {val_fraction} + {test_fraction}"
@@ -71,5 +73,10 @@ def digits(
     n = len(x)
     perm = torch.randperm(n, generator=torch.Generator().manual_seed(seed))
     n_val, n_test = round(val_fraction * n), round(test_fraction * n)
+    if n_val < 1 or n - n_val - n_test < 1:
+        raise ValueError(
+            f"val_fraction {val_fraction} and test_fraction {test_fraction} leave "
+            f"{n - n_val - n_test} training and {n_val} validation examples of {n}; need >= 1 each"
+        )
     val, test, train = perm[:n_val], perm[n_val : n_val + n_test], perm[n_val + n_test :]
     return Split(x[train], y[train], x[val], y[val], x[test], y[test])

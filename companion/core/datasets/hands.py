@@ -102,8 +102,10 @@ def project_points(points: torch.Tensor, intrinsics: torch.Tensor) -> torch.Tens
         ``(..., 2)`` pixel coordinates ``(x, y)``.
 
     Raises:
-        TypeError: If an argument is not a floating-point tensor.
+        TypeError: If an argument is not a floating-point tensor, or the two dtypes differ.
         ValueError: If ``points`` does not end in 3 or ``intrinsics`` is not ``(3, 3)``.
+
+    NaN or inf in an input propagates to the result, and an empty ``(0, 3)`` gives ``(0, 2)``.
 
     Example:
         >>> K = torch.tensor([[50.0, 0.0, 15.5], [0.0, 50.0, 15.5], [0.0, 0.0, 1.0]])
@@ -114,6 +116,11 @@ def project_points(points: torch.Tensor, intrinsics: torch.Tensor) -> torch.Tens
     if points.ndim < 1 or points.shape[-1] != 3:
         raise ValueError(f"points must have shape (..., 3), got {tuple(points.shape)}")
     check_tensor(intrinsics, "intrinsics", ndim=2, dims="(3, 3)", floating=True, size={0: 3, 1: 3})
+    if intrinsics.dtype != points.dtype:
+        raise TypeError(
+            f"points and intrinsics must have the same dtype, got {points.dtype} and "
+            f"{intrinsics.dtype}"
+        )
     homogeneous = points @ intrinsics.T  # (..., 3) @ (3, 3) -> (..., 3)
     return homogeneous[..., :2] / homogeneous[..., 2:]
 

@@ -142,7 +142,8 @@ def expected_rating(latent: torch.Tensor, noise: float) -> torch.Tensor:
         noise: ``> 0``, the annotators' noise standard deviation.
 
     Returns:
-        ``(N,)`` expected rating, same dtype and device as ``latent``.
+        ``(N,)`` expected rating, same dtype and device as ``latent``; a NaN latent propagates
+        to a NaN rating.
 
     Raises:
         TypeError: If ``latent`` is not a floating tensor or ``noise`` not a number.
