@@ -188,6 +188,25 @@ def test_gradcheck_float64():
     assert torch.autograd.gradcheck(lambda h: soft_argmax2d(h, 1.3), (hm,))
 
 
+def test_gradcheck_on_tied_maxima():
+    """A Gaussian half-way between two pixel centres ties them exactly: the gradient must hold."""
+    hm = torch.zeros(1, 2, 3, 4, dtype=torch.float64)
+    hm[0, 0, 1, 1] = hm[0, 0, 1, 2] = 1.0  # two tied maxima
+    hm[0, 1] = 0.5  # a flat map: every pixel ties
+    hm[0, 0, 0, 0] = 0.3
+    assert torch.autograd.gradcheck(lambda h: soft_argmax2d(h, 2.0), (hm.requires_grad_(),))
+
+
+def test_slope_on_a_sliding_gaussian_is_the_same_at_a_tie():
+    """d x_hat / d x_true is continuous in x_true: the tie at x = 11.5 is no special point."""
+    x = torch.tensor([11.49, 11.5, 11.51], dtype=torch.float64)
+    points = torch.stack((x, torch.full_like(x, 15.3)), dim=-1)[:, None].requires_grad_()
+    out = soft_argmax2d(gaussian_heatmaps(points, (32, 32), 1.5), 12.0)
+    (grad,) = torch.autograd.grad(out[..., 0].sum(), points)
+    slope = grad[:, 0, 0]
+    assert abs(float(slope[1] - slope[0])) < 0.01 and abs(float(slope[1] - slope[2])) < 0.01
+
+
 def test_gradient_matches_closed_form_and_is_nonzero():
     """d x / d h_ij = beta · p_ij · (x_j - x): non-zero at every pixel, unlike argmax."""
     hm = random_maps(6, shape=(1, 1, 4, 5), dtype=torch.float64).requires_grad_()

@@ -125,9 +125,12 @@ def soft_argmax2d(heatmaps: torch.Tensor, beta: float = 1.0) -> torch.Tensor:
     beta = check_number(beta, "beta", low=0, low_inclusive=False)
     b, k, height, width = heatmaps.shape
     scores = heatmaps.reshape(b, k, height * width)  # (B, K, H, W) -> (B, K, H*W)
-    shifted = scores - scores.amax(dim=-1, keepdim=True)  # (B, K, H*W), <= 0, 0 at the maximum
-    # beta * 0 stays 0 even where beta overflows the dtype (inf * 0 would be NaN)
-    logits = torch.where(shifted == 0, torch.zeros_like(shifted), beta * shifted)
+    # The softmax ignores a constant shift, so the maximum is subtracted without a gradient: with
+    # one, amax splits it between tied maxima and the gradient there is wrong (a Gaussian peak
+    # half-way between two pixel centres ties them exactly).
+    shifted = scores - scores.amax(dim=-1, keepdim=True).detach()  # (B, K, H*W), <= 0
+    # beta capped at the dtype's largest number, so that beta * 0 stays 0 (inf * 0 would be NaN)
+    logits = shifted * min(beta, torch.finfo(scores.dtype).max)
     p = torch.softmax(logits, dim=-1)  # (B, K, H*W)
     grid = pixel_grid(height, width, dtype=heatmaps.dtype, device=heatmaps.device)  # (H*W, 2)
     return p @ grid  # (B, K, H*W) @ (H*W, 2) -> (B, K, 2)
