@@ -13,7 +13,13 @@ and by the change of variables its log-density is
     log pi(a|s) = log N(u; mean, std^2) - sum_k log(1 - tanh(u_k)^2).
 
 Shapes use the book's alphabet: ``B`` batch, ``D`` observation width, ``K`` action dimensions (the
-channels of one action vector), ``N`` replay capacity.
+channels of one action vector), ``N`` replay capacity, and ``M`` members: independent agents trained
+side by side in one batched update (a list of seeds makes a population). A population's tensors
+carry a leading ``M`` (``(M, B, D)`` observations); a single agent takes ``(B, D)``, as
+``(1, B, D)`` would be. Every member has its own weights, optimiser state, temperature, replay
+samples and environment, and its losses are summed, so its gradients are exactly those it would
+get alone; batching the members only amortises PyTorch's per-operation overhead, which dominates
+the update of networks this small.
 
 Convention:
     Actions live in ``(-1, 1)^K``, the range of ``tanh``; the log-density, the critics, the buffer
@@ -29,8 +35,8 @@ from __future__ import annotations
 import copy
 import itertools
 import math
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
 from typing import NamedTuple
 
 import numpy as np
@@ -254,52 +260,112 @@ def _mlp(inputs: int, hidden: int, outputs: int) -> nn.Sequential:
     )  # fmt: skip
 
 
+def _member_seeds(seed: object) -> list[int]:
+    """An int seed is one member; a list or tuple of ints is one member per seed."""
+    if isinstance(seed, list | tuple):
+        if not seed:
+            raise ValueError("seed must be an int or a non-empty list of ints, got an empty list")
+        return [check_int(s, "seed", minimum=0) for s in seed]
+    return [check_int(seed, "seed", minimum=0)]
+
+
+def _with_members(x: object, name: str, members: int, width: int, dims: str) -> torch.Tensor:
+    """``x`` as ``(M, B, width)``: ``(B, width)`` is accepted when there is one member."""
+    check_tensor(x, name, floating=True, size={-1: width})
+    if x.ndim == 3 and len(x) == members:
+        return x
+    if x.ndim == 2 and members == 1:
+        return x.unsqueeze(0)  # (B, width) -> (1, B, width)
+    raise ValueError(
+        f"{name} must be (M, B, {dims}) with M = {members} members"
+        + (f" or (B, {dims})" if members == 1 else "")
+        + f", got shape {tuple(x.shape)}"
+    )
+
+
+def _stacked_forward(x: torch.Tensor, weights, biases) -> torch.Tensor:
+    """Independent MLPs, one per leading index: ``(S, B, in) -> (S, B, out)``, ReLU between."""
+    last = len(weights) - 1
+    for i, (w, b) in enumerate(zip(weights, biases, strict=True)):
+        x = torch.baddbmm(b, x, w)  # (S, B, fan_in) @ (S, fan_in, fan_out) -> (S, B, fan_out)
+        if i < last:
+            x = torch.relu(x)
+    return x
+
+
 class SquashedGaussianActor(nn.Module):
     """The SAC policy: ``a = tanh(mean(s) + std(s) * eps)`` with ``eps ~ N(0, I)``.
+
+    The ``M`` members' MLPs are stored stacked, ``weights[l]`` of shape ``(M, fan_in, fan_out)``
+    (the last layer's columns ``[0, K)`` give the mean, ``[K, 2K)`` the raw log-std), and one
+    batched product evaluates all of them.
 
     Args:
         obs_dim: Observation width ``D``.
         act_dim: Action dimensions ``K``.
         hidden: Width of the two hidden layers.
-        seed: Seed of the initial weights (``nn.Linear``'s default initialisation, drawn inside
-            :func:`~companion.core.device.seeded`).
+        seed: Seed of the initial weights, or a list of seeds, one per member. Member ``m`` starts
+            exactly as a one-member actor with ``seed[m]`` (``nn.Linear``'s default
+            initialisation, drawn inside :func:`~companion.core.device.seeded`).
 
     Raises:
-        TypeError: If an argument is not an int.
-        ValueError: If a size is < 1 or ``seed`` < 0.
+        TypeError: If an argument is not an int (or ``seed`` a list of ints).
+        ValueError: If a size is < 1, a seed < 0 or the list of seeds is empty.
 
     Example:
         >>> actor = SquashedGaussianActor(3, 1, hidden=8, seed=0)
         >>> action, log_prob = actor(torch.zeros(5, 3), generator=torch.Generator().manual_seed(0))
         >>> action.shape, log_prob.shape
         (torch.Size([5, 1]), torch.Size([5]))
+        >>> SquashedGaussianActor(3, 1, hidden=8, seed=[0, 1]).mean_action(torch.zeros(2, 5, 3)).shape
+        torch.Size([2, 5, 1])
     """
 
-    def __init__(self, obs_dim: int, act_dim: int, hidden: int = 64, *, seed: int) -> None:
+    def __init__(
+        self, obs_dim: int, act_dim: int, hidden: int = 64, *, seed: int | Sequence[int]
+    ) -> None:
         super().__init__()
         self.obs_dim = check_int(obs_dim, "obs_dim", minimum=1)
         self.act_dim = check_int(act_dim, "act_dim", minimum=1)
         check_int(hidden, "hidden", minimum=1)
-        with seeded(seed):
-            self.trunk = _mlp(obs_dim, hidden, 2 * act_dim)
+        seeds = _member_seeds(seed)
+        self.members = len(seeds)
+        layers = []
+        for s in seeds:
+            with seeded(s):
+                mlp = _mlp(obs_dim, hidden, 2 * act_dim)  # nn.Linear's draws, in its order
+            layers.append([layer for layer in mlp if isinstance(layer, nn.Linear)])
+        self.weights = nn.ParameterList()
+        self.biases = nn.ParameterList()
+        for depth in range(3):
+            member = [ls[depth] for ls in layers]
+            self.weights.append(  # nn.Linear's (out, in) -> (M, in, out)
+                nn.Parameter(torch.stack([lin.weight.detach().T for lin in member]).contiguous())
+            )
+            self.biases.append(  # (out,) -> (M, 1, out)
+                nn.Parameter(torch.stack([lin.bias.detach().unsqueeze(0) for lin in member]))
+            )
 
     def distribution(self, obs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Mean and log standard deviation of the pre-squash Gaussian.
 
         Args:
-            obs: Observations, shape ``(B, D)``.
+            obs: Observations, shape ``(M, B, D)``, or ``(B, D)`` for a one-member actor.
 
         Returns:
-            ``(mean, log_std)``, each ``(B, K)``; ``log_std`` lies in
+            ``(mean, log_std)``, each ``(M, B, K)`` (or ``(B, K)``); ``log_std`` lies in
             ``(LOG_STD_MIN, LOG_STD_MAX)``.
 
         Raises:
             TypeError: If ``obs`` is not a floating tensor.
-            ValueError: If ``obs`` is not ``(B, D)`` with this actor's ``D``.
+            ValueError: If ``obs`` does not have this actor's ``D`` and ``M``.
         """
-        check_tensor(obs, "obs", ndim=2, dims="(B, D)", floating=True, size={-1: self.obs_dim})
-        mean, raw = self.trunk(obs).chunk(2, dim=-1)  # (B, 2K) -> 2 x (B, K)
+        x = _with_members(obs, "obs", self.members, self.obs_dim, "D")
+        out = _stacked_forward(x, self.weights, self.biases)  # (M, B, D) -> (M, B, 2K)
+        mean, raw = out.chunk(2, dim=-1)  # (M, B, 2K) -> 2 x (M, B, K)
         log_std = LOG_STD_MIN + 0.5 * (LOG_STD_MAX - LOG_STD_MIN) * (torch.tanh(raw) + 1.0)
+        if obs.ndim == 2:
+            return mean[0], log_std[0]  # (1, B, K) -> (B, K)
         return mean, log_std
 
     def forward(
@@ -316,14 +382,14 @@ class SquashedGaussianActor(nn.Module):
         standard deviation heads through the action *and* through the log-probability.
 
         Args:
-            obs: Observations, shape ``(B, D)``.
-            eps: Optional standard-normal noise ``(B, K)`` to use instead of drawing it (to hold
-                the noise fixed while the parameters change).
+            obs: Observations, shape ``(M, B, D)``, or ``(B, D)`` for a one-member actor.
+            eps: Optional standard-normal noise, the shape of the action, to use instead of
+                drawing it (to hold the noise fixed while the parameters change).
             generator: Source of the noise when ``eps`` is ``None``.
 
         Returns:
-            ``(action, log_prob)``: actions in ``(-1, 1)``, shape ``(B, K)``, and ``log pi(a|s)``,
-            shape ``(B,)``.
+            ``(action, log_prob)``: actions in ``(-1, 1)``, shape ``(M, B, K)`` (or ``(B, K)``),
+            and ``log pi(a|s)``, shape ``(M, B)`` (or ``(B,)``).
 
         Raises:
             ValueError: If ``obs`` or ``eps`` has the wrong shape.
@@ -339,76 +405,92 @@ class SquashedGaussianActor(nn.Module):
 
     @torch.no_grad()
     def mean_action(self, obs: torch.Tensor) -> torch.Tensor:
-        """The deterministic action ``tanh(mean(s))`` used for evaluation, shape ``(B, K)``."""
+        """The deterministic action ``tanh(mean(s))`` used for evaluation, shaped like the action."""
         return torch.tanh(self.distribution(obs)[0])
 
 
 class TwinQ(nn.Module):
     """Two independent critics ``Q_1(s, a)``, ``Q_2(s, a)`` (Fujimoto et al. 2018's clipped pair).
 
-    The two MLPs are stored stacked on a leading dimension of size 2, so that one batched matrix
-    product evaluates both; each critic has its own weights, initialised as ``nn.Linear`` would
-    (uniform in ``+-1/sqrt(fan_in)``), and neither sees the other's gradient.
+    The ``2 M`` MLPs (two per member) are stored stacked on a leading dimension, critic-major:
+    index ``c * M + m`` is critic ``c`` of member ``m``, so that one batched matrix product
+    evaluates all of them; each critic has its own weights, initialised as ``nn.Linear`` would
+    (uniform in ``+-1/sqrt(fan_in)``), and none sees another's gradient.
 
     Args:
         obs_dim: Observation width ``D``.
         act_dim: Action dimensions ``K``.
         hidden: Width of the two hidden layers of each critic.
-        seed: Seed of the initial weights (drawn inside :func:`~companion.core.device.seeded`).
+        seed: Seed of the initial weights, or a list of seeds, one per member (drawn inside
+            :func:`~companion.core.device.seeded`; member ``m`` starts as a one-member pair with
+            ``seed[m]``).
 
     Raises:
-        TypeError: If an argument is not an int.
-        ValueError: If a size is < 1 or ``seed`` < 0.
+        TypeError: If an argument is not an int (or ``seed`` a list of ints).
+        ValueError: If a size is < 1, a seed < 0 or the list of seeds is empty.
 
     Example:
         >>> q = TwinQ(3, 1, hidden=8, seed=0)
         >>> q(torch.zeros(5, 3), torch.zeros(5, 1)).shape
         torch.Size([2, 5])
+        >>> TwinQ(3, 1, hidden=8, seed=[0, 1])(torch.zeros(2, 5, 3), torch.zeros(2, 5, 1)).shape
+        torch.Size([2, 2, 5])
     """
 
-    def __init__(self, obs_dim: int, act_dim: int, hidden: int = 64, *, seed: int) -> None:
+    def __init__(
+        self, obs_dim: int, act_dim: int, hidden: int = 64, *, seed: int | Sequence[int]
+    ) -> None:
         super().__init__()
         self.obs_dim = check_int(obs_dim, "obs_dim", minimum=1)
         self.act_dim = check_int(act_dim, "act_dim", minimum=1)
         check_int(hidden, "hidden", minimum=1)
+        seeds = _member_seeds(seed)
+        self.members = m = len(seeds)
         sizes = [obs_dim + act_dim, hidden, hidden, 1]
+        drawn = []  # per member: one (weight (2, in, out), bias (2, 1, out)) per layer
+        for s in seeds:
+            with seeded(s):
+                layers = []
+                for fan_in, fan_out in itertools.pairwise(sizes):
+                    bound = 1.0 / math.sqrt(fan_in)
+                    weight = torch.empty(2, fan_in, fan_out).uniform_(-bound, bound)
+                    layers.append((weight, torch.empty(2, 1, fan_out).uniform_(-bound, bound)))
+            drawn.append(layers)
         self.weights = nn.ParameterList()
         self.biases = nn.ParameterList()
-        with seeded(seed):
-            for fan_in, fan_out in itertools.pairwise(sizes):
-                bound = 1.0 / math.sqrt(fan_in)
-                weight = torch.empty(2, fan_in, fan_out).uniform_(-bound, bound)
-                self.weights.append(nn.Parameter(weight))
-                self.biases.append(nn.Parameter(torch.empty(2, 1, fan_out).uniform_(-bound, bound)))
+        for depth, (fan_in, fan_out) in enumerate(itertools.pairwise(sizes)):
+            w = torch.stack([d[depth][0] for d in drawn], dim=1)  # (2, M, in, out)
+            b = torch.stack([d[depth][1] for d in drawn], dim=1)  # (2, M, 1, out)
+            self.weights.append(nn.Parameter(w.reshape(2 * m, fan_in, fan_out)))  # -> (2M, in, out)
+            self.biases.append(nn.Parameter(b.reshape(2 * m, 1, fan_out)))  # -> (2M, 1, out)
 
     def forward(self, obs: torch.Tensor, action: torch.Tensor) -> torch.Tensor:
         """Both critics' values.
 
         Args:
-            obs: Observations, shape ``(B, D)``.
-            action: Actions in ``(-1, 1)``, shape ``(B, K)``.
+            obs: Observations, shape ``(M, B, D)``, or ``(B, D)`` for one member.
+            action: Actions in ``(-1, 1)``, shape ``(M, B, K)`` (or ``(B, K)``).
 
         Returns:
-            ``(2, B)``: row 0 is ``Q_1``, row 1 is ``Q_2``.
+            ``(2, M, B)`` (or ``(2, B)``): row 0 is ``Q_1``, row 1 is ``Q_2``.
 
         Raises:
             ValueError: If the shapes do not fit the critics or the batch sizes differ.
         """
-        check_tensor(obs, "obs", ndim=2, dims="(B, D)", floating=True, size={-1: self.obs_dim})
-        check_tensor(
-            action, "action", ndim=2, dims="(B, K)", floating=True, size={-1: self.act_dim}
-        )
-        if len(obs) != len(action):
+        x_obs = _with_members(obs, "obs", self.members, self.obs_dim, "D")
+        x_act = _with_members(action, "action", self.members, self.act_dim, "K")
+        if obs.ndim != action.ndim or x_obs.shape[1] != x_act.shape[1]:
             raise ValueError(
-                f"obs and action must have the same batch size, got {len(obs)} and {len(action)}"
+                "obs and action must have the same batch size and rank, got shapes "
+                f"{tuple(obs.shape)} and {tuple(action.shape)}"
             )
-        x = torch.cat([obs, action], dim=-1).expand(2, -1, -1)  # (B, D+K) -> (2, B, D+K)
-        last = len(self.weights) - 1
-        for i, (w, b) in enumerate(zip(self.weights, self.biases, strict=True)):
-            x = torch.baddbmm(b, x, w)  # (2, B, fan_in) @ (2, fan_in, fan_out) -> (2, B, fan_out)
-            if i < last:
-                x = torch.relu(x)
-        return x.squeeze(-1)  # (2, B, 1) -> (2, B)
+        m, b = x_obs.shape[:2]
+        x = torch.cat([x_obs, x_act], dim=-1).expand(2, -1, -1, -1)  # (M, B, F) -> (2, M, B, F)
+        x = x.reshape(2 * m, b, -1)  # (2, M, B, F) -> (2M, B, F)
+        out = _stacked_forward(x, self.weights, self.biases).view(
+            2, m, b
+        )  # (2M, B, 1) -> (2, M, B)
+        return out[:, 0] if obs.ndim == 2 else out  # (2, 1, B) -> (2, B) for (B, D) inputs
 
 
 @torch.no_grad()
@@ -466,11 +548,16 @@ class Batch(NamedTuple):
 class ReplayBuffer:
     """A ring buffer of transitions in preallocated tensors, sampled uniformly with replacement.
 
+    With ``members > 1`` each stored row holds one transition per member (fields ``(N, M, D)``,
+    ``(N, M)``, ...), rows are added as ``(B, M, ...)``, and :meth:`sample` draws each member's
+    rows independently and returns them member-major, ``(M, B, ...)``, as the networks take them.
+
     Args:
-        capacity: ``N``, the most transitions kept; the oldest are overwritten first.
+        capacity: ``N``, the most rows kept; the oldest are overwritten first.
         obs_dim: Observation width ``D``.
         act_dim: Action dimensions ``K``.
         seed: Seed of the sampling generator.
+        members: ``M``, the agents whose transitions each row holds.
         device: Where the tensors live.
 
     Example:
@@ -488,19 +575,21 @@ class ReplayBuffer:
         act_dim: int,
         *,
         seed: int,
+        members: int = 1,
         device: torch.device | str | None = None,
     ) -> None:
         self.capacity = check_int(capacity, "capacity", minimum=1)
         check_int(obs_dim, "obs_dim", minimum=1)
         check_int(act_dim, "act_dim", minimum=1)
         check_int(seed, "seed", minimum=0)
-        n = self.capacity
+        self.members = check_int(members, "members", minimum=1)
+        n, row = self.capacity, ((members,) if members > 1 else ())
         self.storage = Batch(
-            torch.zeros(n, obs_dim, device=device),
-            torch.zeros(n, act_dim, device=device),
-            torch.zeros(n, device=device),
-            torch.zeros(n, obs_dim, device=device),
-            torch.zeros(n, device=device),
+            torch.zeros(n, *row, obs_dim, device=device),
+            torch.zeros(n, *row, act_dim, device=device),
+            torch.zeros(n, *row, device=device),
+            torch.zeros(n, *row, obs_dim, device=device),
+            torch.zeros(n, *row, device=device),
         )
         self.generator = torch.Generator(device=self.storage.obs.device).manual_seed(seed)
         self.position = 0  # next row to write
@@ -535,7 +624,10 @@ class ReplayBuffer:
         self.size = min(self.size + b, self.capacity)
 
     def sample(self, batch_size: int) -> Batch:
-        """Draw ``batch_size`` stored transitions uniformly, with replacement.
+        """Draw ``batch_size`` stored transitions uniformly, with replacement (per member).
+
+        Returns:
+            A :class:`Batch` of ``(B, ...)`` fields, or ``(M, B, ...)`` with ``members > 1``.
 
         Raises:
             ValueError: If ``batch_size < 1`` or the buffer is empty.
@@ -543,10 +635,15 @@ class ReplayBuffer:
         check_int(batch_size, "batch_size", minimum=1)
         if self.size == 0:
             raise ValueError("cannot sample from an empty replay buffer")
-        idx = torch.randint(
-            self.size, (batch_size,), generator=self.generator, device=self.generator.device
+        dev = self.generator.device
+        if self.members == 1:
+            idx = torch.randint(self.size, (batch_size,), generator=self.generator, device=dev)
+            return Batch(*(store[idx] for store in self.storage))
+        idx = torch.randint(  # (M, B): each member's own rows
+            self.size, (self.members, batch_size), generator=self.generator, device=dev
         )
-        return Batch(*(store[idx] for store in self.storage))
+        member = torch.arange(self.members, device=dev).unsqueeze(1)  # (M, 1)
+        return Batch(*(store[idx, member] for store in self.storage))  # (N, M, ...) -> (M, B, ...)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -574,10 +671,11 @@ def soft_q_target(
         q_next: ``(B,)`` target-critic value of ``(s', a')``, already the minimum of the pair.
         next_log_prob: ``(B,)`` ``log pi(a'|s')``.
         gamma: Discount in ``[0, 1]``.
-        alpha: Temperature ``>= 0``.
+        alpha: Temperature ``>= 0``, a float or a tensor that broadcasts against ``reward``
+            (one temperature per member, ``(M, 1)``, for ``(M, B)`` inputs).
 
     Returns:
-        ``(B,)`` targets.
+        Targets, shaped like ``reward``.
 
     Raises:
         ValueError: If the shapes differ or ``gamma`` is outside ``[0, 1]``.
@@ -607,17 +705,26 @@ def _adam(params, lr: float) -> torch.optim.Adam:
 class SACAgent:
     """Actor, twin critics with target copies, temperature, and their optimisers.
 
+    One agent, or a population of ``M`` independent members trained in one batched update
+    (pass a list of seeds). Members share the network sizes and learning rates; each may have
+    its own temperature setting (``autotune``, ``alpha``, ``target_entropy``), so SAC and its
+    ``alpha = 0`` variant can train side by side.
+
     Args:
         obs_dim: Observation width ``D``.
         act_dim: Action dimensions ``K``.
-        config: Hyper-parameters.
+        config: Hyper-parameters, or one :class:`SACConfig` per member.
         seed: Seeds the weight initialisation (the actor with ``seed``, the critics with
-            ``seed + 1``) and the policy noise.
+            ``seed + 1``) and the policy noise; a list gives one seed per member (member ``m``
+            starts with the weights of a single agent seeded ``seed[m]``; the first seed seeds
+            the noise).
         device: Where the networks live (:func:`~companion.core.device.resolve_device`).
 
     Raises:
-        TypeError: If ``config`` is not a :class:`SACConfig` or ``seed`` not an int.
-        ValueError: If ``seed`` is negative.
+        TypeError: If ``config`` is not a :class:`SACConfig` (or a list of them) or ``seed`` not
+            an int (or a list of ints).
+        ValueError: If a seed is negative, the lists of configs and seeds differ in length, or
+            the members' configs differ in more than their temperature settings.
 
     Example:
         >>> agent = SACAgent(3, 1, SACConfig(hidden=8, batch_size=4), seed=0)
@@ -625,103 +732,151 @@ class SACAgent:
         ...               torch.zeros(4, 3), torch.zeros(4))
         >>> sorted(agent.update(batch))
         ['actor_loss', 'alpha', 'entropy', 'q_loss']
+        >>> pair = SACAgent(3, 1, [SACConfig(hidden=8), SACConfig(hidden=8, autotune=False,
+        ...                 alpha=0.0)], seed=[0, 0])
+        >>> pair.alpha
+        [1.0, 0.0]
     """
 
     def __init__(
         self,
         obs_dim: int,
         act_dim: int,
-        config: SACConfig = SACConfig(),  # frozen, so one shared default is safe
+        config: SACConfig | Sequence[SACConfig] = SACConfig(),  # frozen: a shared default is safe
         *,
-        seed: int,
+        seed: int | Sequence[int],
         device: torch.device | str | None = None,
     ) -> None:
-        if not isinstance(config, SACConfig):
-            raise TypeError(f"config must be a SACConfig, got {type(config).__name__}")
-        check_int(seed, "seed", minimum=0)
-        self.config = config
+        configs = list(config) if isinstance(config, list | tuple) else [config]
+        for c in configs:
+            if not isinstance(c, SACConfig):
+                raise TypeError(f"config must be a SACConfig, got {type(c).__name__}")
+        seeds = _member_seeds(seed)
+        if len(configs) == 1:
+            configs = configs * len(seeds)
+        if len(configs) != len(seeds):
+            raise ValueError(
+                f"config and seed must list the same members, got {len(configs)} configs "
+                f"and {len(seeds)} seeds"
+            )
+        shared = {replace(c, autotune=True, alpha=1.0, target_entropy=None) for c in configs}
+        if len(shared) > 1:
+            raise ValueError(
+                "config: members may differ only in autotune, alpha and target_entropy"
+            )
+        self.config = cfg = configs[0]
+        self.configs = tuple(configs)
+        self.members = len(seeds)
         dev = resolve_device(device)
-        self.actor = SquashedGaussianActor(obs_dim, act_dim, config.hidden, seed=seed).to(dev)
-        self.qf = TwinQ(obs_dim, act_dim, config.hidden, seed=seed + 1).to(dev)
+        seed_arg = seeds if isinstance(seed, list | tuple) else seeds[0]
+        critic_seed = [s + 1 for s in seeds] if isinstance(seed, list | tuple) else seeds[0] + 1
+        self.actor = SquashedGaussianActor(obs_dim, act_dim, cfg.hidden, seed=seed_arg).to(dev)
+        self.qf = TwinQ(obs_dim, act_dim, cfg.hidden, seed=critic_seed).to(dev)
         self.qf_target = copy.deepcopy(self.qf).requires_grad_(False)
         self.updates = 0  # updates made so far: the step that check_finite_loss names
-        self.generator = torch.Generator(device=dev).manual_seed(seed)
-        self.target_entropy = (
-            -float(act_dim) if config.target_entropy is None else config.target_entropy
-        )
-        self.log_alpha = torch.tensor(  # the temperature is learned in log space
-            math.log(config.alpha) if config.alpha > 0 else -math.inf,
+        self.generator = torch.Generator(device=dev).manual_seed(seeds[0])
+        self.target_entropy = torch.tensor(  # (M,): -K nats unless the config says otherwise
+            [-float(act_dim) if c.target_entropy is None else c.target_entropy for c in configs],
             device=dev,
-            requires_grad=config.autotune,
         )
-        self.actor_opt = _adam(self.actor.parameters(), config.policy_lr)
-        self.q_opt = _adam(self.qf.parameters(), config.q_lr)
-        self.alpha_opt = _adam([self.log_alpha], config.alpha_lr) if config.autotune else None
+        self.tuned = torch.tensor([float(c.autotune) for c in configs], device=dev)  # (M,)
+        self.fixed_alpha = torch.tensor([c.alpha for c in configs], device=dev)  # (M,)
+        self.log_alpha = torch.tensor(  # (M,): the tuned temperatures are learned in log space
+            [math.log(c.alpha) if c.autotune else 0.0 for c in configs],
+            device=dev,
+            requires_grad=any(c.autotune for c in configs),
+        )
+        self.actor_opt = _adam(self.actor.parameters(), cfg.policy_lr)
+        self.q_opt = _adam(self.qf.parameters(), cfg.q_lr)
+        self.alpha_opt = (
+            _adam([self.log_alpha], cfg.alpha_lr) if self.log_alpha.requires_grad else None
+        )
+
+    def _alphas(self) -> torch.Tensor:
+        """``(M,)`` temperatures: ``exp(log_alpha)`` where tuned, else the config's ``alpha``."""
+        return torch.where(self.tuned > 0, self.log_alpha.detach().exp(), self.fixed_alpha)
+
+    def _per_member(self, values: torch.Tensor) -> float | list[float]:
+        return values.item() if self.members == 1 else values.tolist()
 
     @property
-    def alpha(self) -> float:
-        """The current temperature (exactly ``config.alpha`` when it is not tuned)."""
-        if not self.config.autotune:
-            return self.config.alpha
-        return self.log_alpha.exp().item()
+    def alpha(self) -> float | list[float]:
+        """The current temperature (exactly ``config.alpha`` when it is not tuned); a list with
+        one value per member for a population."""
+        return self._per_member(self._alphas())
 
     @torch.no_grad()
     def act(self, obs: torch.Tensor) -> torch.Tensor:
-        """Sample exploration actions ``(B, K)`` in ``(-1, 1)`` for observations ``(B, D)``."""
+        """Sample exploration actions in ``(-1, 1)``, ``(M, B, K)`` for ``(M, B, D)`` observations
+        (``(B, K)`` for ``(B, D)``)."""
         return self.actor(obs, generator=self.generator)[0]
 
-    def update(self, batch: Batch) -> dict[str, float]:
-        """One SAC step: critics, then actor, then temperature, then the target critics.
+    def update(self, batch: Batch) -> dict[str, float | list[float]]:
+        """One SAC step for every member: critics, then actor, then temperature, then targets.
 
         Critic target (:func:`soft_q_target`, with the clipped pair of Fujimoto et al. 2018):
         ``y = r + gamma (1 - done) [min_i Q'_i(s', a') - alpha log pi(a'|s')]``, ``a' ~ pi(.|s')``.
         Actor loss (Haarnoja et al. 2018, eq. 12, reparameterised):
         ``alpha log pi(f(eps; s)|s) - min_i Q_i(s, f(eps; s))``, differentiated through both the
-        action and the log-density; with ``alpha = 0`` its gradient is DDPG's. Temperature loss
-        (Haarnoja et al. 2018b, section 5): ``-alpha (log pi + target_entropy)``.
+        action and the log-density. With ``alpha = 0`` only the critic's pathwise gradient is
+        left: DDPG's deterministic policy gradient for the mean, and the same reparameterised
+        Q-gradient for the standard deviation (SVG(0) of Heess et al. 2015), which nothing then
+        holds open. Temperature loss (Haarnoja et al. 2018b, section 5):
+        ``-alpha (log pi + target_entropy)``. Each loss is a mean over the batch, summed over
+        members, so each member gets exactly the gradient it would get alone.
 
         Args:
-            batch: Transitions sampled from the replay buffer.
+            batch: Transitions sampled from the replay buffer, ``(B, ...)`` fields for one
+                member or ``(M, B, ...)`` for a population.
 
         Returns:
-            ``{"q_loss", "actor_loss", "alpha", "entropy"}``; ``entropy`` is the batch estimate
-            ``-mean log pi(a|s)`` of the policy's entropy, in nats.
+            ``{"q_loss", "actor_loss", "alpha", "entropy"}``, floats (lists of ``M`` floats for
+            a population); ``entropy`` is the batch estimate ``-mean log pi(a|s)`` of the
+            policy's entropy, in nats.
 
         Raises:
             TypeError: If ``batch`` is not a :class:`Batch`.
+            ValueError: If its fields do not fit the members and networks.
             companion.core.training.NonFiniteLossError: If the critics' or the actor's loss is
                 NaN or infinite (a NaN reward, a diverging critic), before any weight moves.
         """
         if not isinstance(batch, Batch):
             raise TypeError(f"batch must be a Batch, got {type(batch).__name__}")
         cfg = self.config
-        alpha = self.log_alpha.exp().detach() if cfg.autotune else cfg.alpha
+        single = batch.obs.ndim == 2
+        obs, action, reward, next_obs, done = (  # (B, ...) -> (1, B, ...) for one member
+            x.unsqueeze(0) if single else x for x in batch
+        )
+        alpha = self._alphas().unsqueeze(1)  # (M,) -> (M, 1)
 
         with torch.no_grad():
-            next_action, next_log_prob = self.actor(batch.next_obs, generator=self.generator)
-            q_next = self.qf_target(batch.next_obs, next_action).min(dim=0).values  # (B,)
+            next_action, next_log_prob = self.actor(next_obs, generator=self.generator)
+            q_next = self.qf_target(next_obs, next_action).min(dim=0).values  # (M, B)
             target = soft_q_target(
-                batch.reward, batch.done, q_next, next_log_prob, gamma=cfg.gamma, alpha=alpha
+                reward, done, q_next, next_log_prob, gamma=cfg.gamma, alpha=alpha
             )
-        q = self.qf(batch.obs, batch.action)  # (2, B)
-        q_loss = (q - target).square().mean(dim=1).sum()  # MSE of each critic, summed
+        q = self.qf(obs, action)  # (2, M, B)
+        q_losses = (q - target).square().mean(dim=2).sum(dim=0)  # (M,): each pair's MSEs, summed
+        q_loss = q_losses.sum()
         check_finite_loss(q_loss.detach(), "critic loss", self.updates)
         self.q_opt.zero_grad(set_to_none=True)
         q_loss.backward()
         self.q_opt.step()
 
-        action, log_prob = self.actor(batch.obs, generator=self.generator)
+        action, log_prob = self.actor(obs, generator=self.generator)  # (M, B, K), (M, B)
         self.qf.requires_grad_(False)  # the actor's loss must not leave gradients in the critics
-        q_pi = self.qf(batch.obs, action).min(dim=0).values  # (B,)
+        q_pi = self.qf(obs, action).min(dim=0).values  # (M, B)
         self.qf.requires_grad_(True)
-        actor_loss = (alpha * log_prob - q_pi).mean()
+        actor_losses = (alpha * log_prob - q_pi).mean(dim=1)  # (M,)
+        actor_loss = actor_losses.sum()
         check_finite_loss(actor_loss.detach(), "actor loss", self.updates)
         self.actor_opt.zero_grad(set_to_none=True)
         actor_loss.backward()
         self.actor_opt.step()
 
-        if self.alpha_opt is not None:
-            alpha_loss = -(self.log_alpha.exp() * (log_prob.detach() + self.target_entropy)).mean()
+        if self.alpha_opt is not None:  # members with a fixed alpha get a zero gradient
+            gap = (log_prob.detach() + self.target_entropy.unsqueeze(1)).mean(dim=1)  # (M,)
+            alpha_loss = -(self.tuned * self.log_alpha.exp() * gap).sum()
             self.alpha_opt.zero_grad(set_to_none=True)
             alpha_loss.backward()
             self.alpha_opt.step()
@@ -729,10 +884,10 @@ class SACAgent:
         polyak_update(self.qf_target, self.qf, cfg.tau)
         self.updates += 1
         return {
-            "q_loss": q_loss.item(),
-            "actor_loss": actor_loss.item(),
-            "alpha": float(alpha),
-            "entropy": -log_prob.detach().mean().item(),
+            "q_loss": self._per_member(q_losses.detach()),
+            "actor_loss": self._per_member(actor_losses.detach()),
+            "alpha": self._per_member(alpha.squeeze(1)),
+            "entropy": self._per_member(-log_prob.detach().mean(dim=1)),
         }
 
 
@@ -743,13 +898,14 @@ class SACAgent:
 
 @dataclass
 class SacHistory:
-    """What :func:`train_sac` recorded.
+    """What :func:`train_sac` recorded for one agent (one member of a population).
 
     Attributes:
-        agent: The trained agent.
+        agent: The trained agent (for a population, the shared :class:`SACAgent`).
         buffer: Its replay buffer, holding every transition collected.
-        episode_steps: Environment steps collected (over all parallel environments) when each
-            training episode ended.
+        member: Which member of ``agent`` this history follows (0 for a single agent).
+        episode_steps: Environment steps this member collected (over its parallel environments)
+            when each of its training episodes ended.
         episode_returns: The undiscounted return of each training episode, same order.
         update_steps: Environment steps collected at each update.
         entropy: The batch entropy estimate ``-mean log pi`` at each update, in nats.
@@ -759,6 +915,7 @@ class SacHistory:
 
     agent: SACAgent
     buffer: ReplayBuffer
+    member: int = 0
     episode_steps: list[int] = field(default_factory=list)
     episode_returns: list[float] = field(default_factory=list)
     update_steps: list[int] = field(default_factory=list)
@@ -777,98 +934,118 @@ def _vector_env(env_id: str, num_envs: int):
 
 
 def train_sac(
-    config: SACConfig,
+    config: SACConfig | Sequence[SACConfig],
     *,
     env_steps: int,
     num_envs: int = 1,
-    seed: int,
+    seed: int | Sequence[int],
     env_id: str = "Pendulum-v1",
     device: torch.device | str | None = None,
     progress: bool = False,
-) -> SacHistory:
-    """Train a :class:`SACAgent` on a gymnasium environment with a box action space.
+) -> SacHistory | list[SacHistory]:
+    """Train a :class:`SACAgent` (or a population of them) on a gymnasium box-action environment.
 
-    Each iteration steps ``num_envs`` copies of the environment once (one action each), stores the
-    ``num_envs`` transitions, and, once ``config.learning_starts`` transitions are stored, makes one
-    :meth:`SACAgent.update` on a sampled batch. Before that, actions are uniform on ``(-1, 1)^K``.
-    A time-limit truncation stores the true last observation and does not stop the bootstrap.
+    Each iteration steps ``num_envs`` copies of the environment per member once (one action
+    each), stores the transitions, and, once ``config.learning_starts`` transitions per member
+    are stored, makes one :meth:`SACAgent.update` on a sampled batch. Before that, actions are
+    uniform on ``(-1, 1)^K``, drawn from a generator seeded with the member's seed, so two
+    members with the same seed collect the same warm-up transitions. A time-limit truncation
+    stores the true last observation and does not stop the bootstrap.
 
     Args:
-        config: Hyper-parameters.
-        env_steps: Transitions to collect in total; a multiple of ``num_envs``.
-        num_envs: Environments stepped side by side (a gymnasium ``SyncVectorEnv``).
-        seed: Seeds the environments (``seed + i`` for copy ``i``), the agent and the buffer.
+        config: Hyper-parameters, or one :class:`SACConfig` per member (they may differ only in
+            their temperature settings).
+        env_steps: Transitions to collect per member; a multiple of ``num_envs``.
+        num_envs: Environments stepped side by side per member (a gymnasium ``SyncVectorEnv``).
+        seed: Seeds the environments (``seed + i`` for copy ``i``), the agent and the buffer; a
+            list trains one member per seed, each with its own environments.
         env_id: A gymnasium environment id.
         device: Where the networks and the buffer live.
         progress: Show a tqdm bar.
 
     Returns:
-        A :class:`SacHistory`.
+        A :class:`SacHistory`, or one per member (a list) when ``seed`` is a list.
 
     Raises:
-        TypeError: If ``config`` is not a :class:`SACConfig`, a count or ``seed`` not an int, or
-            ``progress`` not a bool.
-        ValueError: If ``env_steps`` is not a positive multiple of ``num_envs`` or ``seed`` < 0.
+        TypeError: If ``config`` is not a :class:`SACConfig` (or a list of them), a count or
+            ``seed`` not an int (or a list of ints), or ``progress`` not a bool.
+        ValueError: If ``env_steps`` is not a positive multiple of ``num_envs``, a seed < 0, or
+            the configs and seeds do not fit together (see :class:`SACAgent`).
         companion.core.training.NonFiniteLossError: If a loss becomes NaN or infinite (a NaN
             reward, a diverging critic): training stops at that update.
     """
-    if not isinstance(config, SACConfig):
-        raise TypeError(f"config must be a SACConfig, got {type(config).__name__}")
+    configs = list(config) if isinstance(config, list | tuple) else [config]
+    for c in configs:
+        if not isinstance(c, SACConfig):
+            raise TypeError(f"config must be a SACConfig, got {type(c).__name__}")
     check_int(num_envs, "num_envs", minimum=1)
     check_int(env_steps, "env_steps", minimum=num_envs)
-    check_int(seed, "seed", minimum=0)
+    seeds = _member_seeds(seed)
     if env_steps % num_envs:
         raise ValueError(f"env_steps must be a multiple of num_envs={num_envs}, got {env_steps}")
     if not isinstance(progress, bool):
         raise TypeError(f"progress must be a bool, got {type(progress).__name__}")
-    envs = _vector_env(env_id, num_envs)
+    cfg = configs[0]
+    m, e = len(seeds), num_envs
+    envs = _vector_env(env_id, m * e)  # member-major: copy m * e + i is member m's copy i
     obs_dim = envs.single_observation_space.shape[0]
     act_dim = envs.single_action_space.shape[0]
     low, high = envs.single_action_space.low, envs.single_action_space.high
     agent = SACAgent(obs_dim, act_dim, config, seed=seed, device=device)
     dev = agent.generator.device
-    buffer = ReplayBuffer(config.buffer_size, obs_dim, act_dim, seed=seed, device=dev)
-    warmup = torch.Generator(device=dev).manual_seed(seed)
-    log = SacHistory(agent, buffer)
+    buffer = ReplayBuffer(cfg.buffer_size, obs_dim, act_dim, seed=seeds[0], members=m, device=dev)
+    warmup = [torch.Generator(device=dev).manual_seed(s) for s in seeds]
+    logs = [SacHistory(agent, buffer, member=i) for i in range(m)]
 
-    obs, _ = envs.reset(seed=seed)
-    returns = np.zeros(num_envs)
-    steps = 0
-    for _ in tqdm(range(env_steps // num_envs), disable=not progress, desc="SAC", leave=False):
-        obs_t = torch.as_tensor(obs, dtype=torch.float32, device=dev)
-        if steps < config.learning_starts:
-            action = torch.rand((num_envs, act_dim), generator=warmup, device=dev) * 2.0 - 1.0
+    def rows(
+        x: torch.Tensor,
+    ) -> torch.Tensor:  # (M, E, ...) -> the buffer's (E, M, ...) or (E, ...)
+        return x.transpose(0, 1) if m > 1 else x[0]
+
+    obs, _ = envs.reset(seed=[s + i for s in seeds for i in range(e)])
+    returns = np.zeros(m * e)
+    steps = 0  # transitions collected per member
+    for _ in tqdm(range(env_steps // e), disable=not progress, desc="SAC", leave=False):
+        obs_t = torch.as_tensor(obs, dtype=torch.float32, device=dev).view(m, e, obs_dim)
+        if steps < cfg.learning_starts:
+            action = torch.stack(  # (M, E, K)
+                [torch.rand((e, act_dim), generator=g, device=dev) * 2.0 - 1.0 for g in warmup]
+            )
         else:
-            action = agent.act(obs_t)
-        next_obs, reward, terminated, truncated, info = envs.step(to_env_action(action, low, high))
+            action = agent.act(obs_t)  # (M, E, D) -> (M, E, K)
+        flat_action = action.reshape(m * e, act_dim)  # (M, E, K) -> (M*E, K)
+        next_obs, reward, terminated, truncated, info = envs.step(
+            to_env_action(flat_action, low, high)
+        )
         real_next = next_obs.copy()
         if "_final_obs" in info:
             for i in np.flatnonzero(info["_final_obs"]):
                 real_next[i] = info["final_obs"][i]
         buffer.add(
             Batch(
-                obs_t,
-                action,
-                torch.as_tensor(reward, dtype=torch.float32, device=dev),
-                torch.as_tensor(real_next, dtype=torch.float32, device=dev),
-                torch.as_tensor(terminated, dtype=torch.float32, device=dev),
+                rows(obs_t),
+                rows(action),
+                rows(torch.as_tensor(reward, dtype=torch.float32, device=dev).view(m, e)),
+                rows(torch.as_tensor(real_next, dtype=torch.float32, device=dev).view(m, e, -1)),
+                rows(torch.as_tensor(terminated, dtype=torch.float32, device=dev).view(m, e)),
             )
         )
-        steps += num_envs
+        steps += e
         returns += reward
         for i in np.flatnonzero(terminated | truncated):
-            log.episode_steps.append(steps)
-            log.episode_returns.append(float(returns[i]))
+            logs[i // e].episode_steps.append(steps)
+            logs[i // e].episode_returns.append(float(returns[i]))
             returns[i] = 0.0
         obs = next_obs
-        if steps >= config.learning_starts:
-            stats = agent.update(buffer.sample(config.batch_size))
-            log.update_steps.append(steps)
-            log.entropy.append(stats["entropy"])
-            log.alpha.append(stats["alpha"])
-            log.q_loss.append(stats["q_loss"])
+        if steps >= cfg.learning_starts:
+            stats = agent.update(buffer.sample(cfg.batch_size))
+            for i, log in enumerate(logs):
+                log.update_steps.append(steps)
+                for name in ("entropy", "alpha", "q_loss"):
+                    value = stats[name]
+                    getattr(log, name).append(value[i] if m > 1 else value)
     envs.close()
-    return log
+    return logs if isinstance(seed, list | tuple) else logs[0]
 
 
 def evaluate_continuous_policy(
@@ -876,6 +1053,7 @@ def evaluate_continuous_policy(
     *,
     episodes: int = 10,
     seed: int,
+    members: int = 1,
     env_id: str = "Pendulum-v1",
     device: torch.device | str | None = None,
 ) -> np.ndarray:
@@ -883,34 +1061,48 @@ def evaluate_continuous_policy(
 
     Args:
         policy: Maps observations ``(B, D)`` (float32, on ``device``) to actions ``(B, K)`` in
-            ``(-1, 1)``, e.g. :meth:`SquashedGaussianActor.mean_action`.
-        episodes: Number of episodes (and of environment copies).
-        seed: Copy ``i`` is reset with ``seed + i``.
+            ``(-1, 1)``, e.g. :meth:`SquashedGaussianActor.mean_action`; with ``members > 1``,
+            ``(M, B, D)`` to ``(M, B, K)``, one row per member.
+        episodes: Number of episodes per member (and of environment copies).
+        seed: Copy ``i`` is reset with ``seed + i``, the same starts for every member.
+        members: ``M``, the policies evaluated at once.
         env_id: A gymnasium environment id.
         device: Where observations are placed before calling ``policy``.
 
     Returns:
-        A float array of shape ``(episodes,)``.
+        A float array of shape ``(episodes,)``, or ``(M, episodes)`` with ``members > 1``.
 
     Raises:
-        TypeError: If ``episodes`` or ``seed`` is not an int.
-        ValueError: If ``episodes < 1``, ``seed < 0`` or the policy returns the wrong shape.
+        TypeError: If ``episodes``, ``seed`` or ``members`` is not an int.
+        ValueError: If ``episodes < 1``, ``members < 1``, ``seed < 0`` or the policy returns the
+            wrong shape.
     """
     check_int(episodes, "episodes", minimum=1)
     check_int(seed, "seed", minimum=0)
+    m = check_int(members, "members", minimum=1)
     device = resolve_device(device)
-    envs = _vector_env(env_id, episodes)
+    envs = _vector_env(env_id, m * episodes)
     low, high = envs.single_action_space.low, envs.single_action_space.high
     act_dim = envs.single_action_space.shape[0]
-    obs, _ = envs.reset(seed=seed)
-    returns = np.zeros(episodes)
-    running = np.ones(episodes, dtype=bool)
+    obs, _ = envs.reset(seed=[seed + i for _ in range(m) for i in range(episodes)])
+    returns = np.zeros(m * episodes)
+    running = np.ones(m * episodes, dtype=bool)
+    shape = (m, episodes) if m > 1 else (episodes,)
     while running.any():
+        obs_t = torch.as_tensor(obs, dtype=torch.float32, device=device)
         with torch.no_grad():
-            action = policy(torch.as_tensor(obs, dtype=torch.float32, device=device))
-        check_tensor(action, "policy(obs)", ndim=2, dims="(B, K)", size={0: episodes, 1: act_dim})
-        obs, reward, terminated, truncated, _ = envs.step(to_env_action(action, low, high))
+            action = policy(obs_t.view(*shape, -1))  # (M*E, D) -> (M, E, D), or (E, D)
+        check_tensor(
+            action,
+            "policy(obs)",
+            ndim=len(shape) + 1,
+            dims="(M, B, K)" if m > 1 else "(B, K)",
+            size={i: n for i, n in enumerate((*shape, act_dim))},
+        )
+        obs, reward, terminated, truncated, _ = envs.step(
+            to_env_action(action.reshape(m * episodes, act_dim), low, high)  # -> (M*E, K)
+        )
         returns += np.where(running, reward, 0.0)
         running &= ~(terminated | truncated)
     envs.close()
-    return returns
+    return returns.reshape(shape)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import math
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -176,15 +177,15 @@ def test_actor_gradients_reach_mean_and_std_through_log_prob_and_action():
     actor = SquashedGaussianActor(3, 1, hidden=16, seed=0)
     obs = torch.randn(64, 3)
     eps = torch.randn(64, 1, generator=torch.Generator().manual_seed(0))
-    last = actor.trunk[-1]  # output rows: [0, K) the mean head, [K, 2K) the log-std head
+    last = actor.weights[-1]  # (M, hidden, 2K): columns [0, K) the mean, [K, 2K) the log-std
 
     action, log_prob = actor(obs, eps=eps)
-    grad_lp = torch.autograd.grad(log_prob.mean(), last.weight)[0]
-    assert grad_lp[0].abs().sum() > 0 and grad_lp[1].abs().sum() > 0
+    grad_lp = torch.autograd.grad(log_prob.mean(), last)[0][0]
+    assert grad_lp[:, 0].abs().sum() > 0 and grad_lp[:, 1].abs().sum() > 0
 
     action, _ = actor(obs, eps=eps)
-    grad_q = torch.autograd.grad((action - 0.3).square().mean(), last.weight)[0]
-    assert grad_q[0].abs().sum() > 0 and grad_q[1].abs().sum() > 0
+    grad_q = torch.autograd.grad((action - 0.3).square().mean(), last)[0][0]
+    assert grad_q[:, 0].abs().sum() > 0 and grad_q[:, 1].abs().sum() > 0
 
 
 def test_actor_fixed_noise_is_deterministic_and_generator_is_reproducible():
@@ -204,7 +205,7 @@ def test_actor_log_std_stays_inside_its_bounds_for_extreme_outputs():
     obs = torch.randn(4, 3, generator=torch.Generator().manual_seed(0))
     for raw in (1e4, -1e4):
         with torch.no_grad():
-            actor.trunk[-1].bias[1] = raw  # row K: the log-std head
+            actor.biases[-1][0, 0, 1] = raw  # column K: the log-std head
         _, log_std = actor.distribution(obs)
         assert ((log_std >= LOG_STD_MIN) & (log_std <= LOG_STD_MAX)).all()
         assert torch.isfinite(actor(obs, generator=torch.Generator().manual_seed(0))[1]).all()
@@ -549,3 +550,139 @@ def test_evaluate_continuous_policy_is_seeded_and_rewards_are_costs():
         evaluate_continuous_policy(lambda obs: torch.zeros(len(obs), 2), episodes=2, seed=0)
     with pytest.raises(ValueError, match="episodes"):
         evaluate_continuous_policy(zero, episodes=0, seed=0)
+
+
+# ----------------------------------------------------------------------------------------------
+# Populations: several agents trained side by side in one batched update
+# ----------------------------------------------------------------------------------------------
+
+SAC_CFG = SACConfig(hidden=8, batch_size=16, alpha=0.7)
+ZERO_CFG = SACConfig(hidden=8, batch_size=16, autotune=False, alpha=0.0)
+
+
+def population_batch(members: int, b: int = 16, seed: int = 0) -> Batch:
+    singles = [random_batch(b, seed=seed + m) for m in range(members)]
+    return Batch(
+        *(torch.stack(f) for f in zip(*singles, strict=True))
+    )  # M x (B, ...) -> (M, B, ...)
+
+
+def test_population_members_start_as_the_single_agents_with_their_seeds():
+    pop = SACAgent(3, 1, [SAC_CFG, ZERO_CFG], seed=[3, 5])
+    for m, s in enumerate([3, 5]):
+        single = SACAgent(3, 1, SAC_CFG, seed=s)
+        for w, w1 in zip(pop.actor.weights, single.actor.weights, strict=True):
+            assert torch.equal(w[m], w1[0])
+        for w, w1 in zip(pop.qf.weights, single.qf.weights, strict=True):
+            for c in range(2):  # critic-major: critic c of member m at c * M + m
+                assert torch.equal(w[c * 2 + m], w1[c])
+    assert pop.alpha == [pytest.approx(0.7), 0.0]
+
+
+def test_population_forward_is_each_members_own_network():
+    pop = SquashedGaussianActor(3, 1, hidden=8, seed=[0, 1])
+    singles = [SquashedGaussianActor(3, 1, hidden=8, seed=s) for s in (0, 1)]
+    obs, eps = torch.randn(2, 6, 3), torch.randn(2, 6, 1)
+    action, log_prob = pop(obs, eps=eps)
+    q_pop, q_singles = TwinQ(3, 1, 8, seed=[0, 1]), [TwinQ(3, 1, 8, seed=s) for s in (0, 1)]
+    values = q_pop(obs, action)
+    assert values.shape == (2, 2, 6)
+    for m in range(2):
+        a1, lp1 = singles[m](obs[m], eps=eps[m])
+        torch.testing.assert_close(action[m], a1)
+        torch.testing.assert_close(log_prob[m], lp1)
+        torch.testing.assert_close(values[:, m], q_singles[m](obs[m], action[m]))
+    with pytest.raises(ValueError, match="obs"):
+        pop(torch.randn(6, 3))  # a population needs its (M, B, D) observations
+    with pytest.raises(ValueError, match="obs"):
+        pop(torch.randn(3, 6, 3))
+
+
+def test_population_members_do_not_interact():
+    # changing member 1's data (and its temperature setting) leaves member 0's update unchanged
+    batch = population_batch(2)
+    other = batch._replace(reward=torch.stack([batch.reward[0], batch.reward[1] + 5.0]))
+    results = []
+    for second, data in ((SAC_CFG, batch), (ZERO_CFG, other)):
+        agent = SACAgent(3, 1, [SAC_CFG, second], seed=[0, 1])
+        stats = agent.update(data)
+        results.append((agent, stats))
+    (a, sa), (b, sb) = results
+    for p, q in zip(a.actor.weights, b.actor.weights, strict=True):
+        torch.testing.assert_close(p[0], q[0], rtol=0, atol=0)
+        assert not torch.equal(p[1], q[1])
+    assert sa["q_loss"][0] == sb["q_loss"][0] and sa["q_loss"][1] != sb["q_loss"][1]
+    assert sa["alpha"][0] == sb["alpha"][0] and sb["alpha"][1] == 0.0
+
+
+def test_population_losses_are_each_members_formulas():
+    agent = SACAgent(3, 1, [SAC_CFG, ZERO_CFG], seed=[1, 2])
+    batch = population_batch(2, seed=4)
+    actor0, qf0, target0 = (copy.deepcopy(m) for m in (agent.actor, agent.qf, agent.qf_target))
+    noise = torch.Generator().set_state(agent.generator.get_state())
+    alpha = torch.tensor([0.7, 0.0]).unsqueeze(1)  # (M, 1)
+    stats = agent.update(batch)
+    with torch.no_grad():
+        next_a, next_lp = actor0(batch.next_obs, generator=noise)
+        q_next = target0(batch.next_obs, next_a).min(dim=0).values
+        y = batch.reward + 0.99 * (1 - batch.done) * (q_next - alpha * next_lp)
+        q_loss = (qf0(batch.obs, batch.action) - y).square().mean(dim=2).sum(dim=0)
+        a, log_pi = actor0(batch.obs, generator=noise)
+        actor_loss = (alpha * log_pi - agent.qf(batch.obs, a).min(dim=0).values).mean(dim=1)
+    assert stats["q_loss"] == pytest.approx(q_loss.tolist(), rel=1e-5)
+    assert stats["actor_loss"] == pytest.approx(actor_loss.tolist(), rel=1e-5)
+    assert agent.alpha[1] == 0.0 and agent.alpha[0] != pytest.approx(0.7)  # only member 0 tunes
+    assert agent.log_alpha[1].item() == 0.0  # a fixed member's log-temperature never moves
+
+
+def test_population_bad_input():
+    with pytest.raises(ValueError, match="config"):
+        SACAgent(3, 1, [SAC_CFG, SACConfig(hidden=16)], seed=[0, 1])
+    with pytest.raises(ValueError, match="config and seed"):
+        SACAgent(3, 1, [SAC_CFG, ZERO_CFG], seed=[0, 1, 2])
+    with pytest.raises(ValueError, match="seed"):
+        SACAgent(3, 1, SAC_CFG, seed=[])
+    with pytest.raises(TypeError, match="config"):
+        SACAgent(3, 1, [SAC_CFG, {"hidden": 8}], seed=[0, 1])
+    with pytest.raises(ValueError, match="members"):
+        ReplayBuffer(4, 3, 1, seed=0, members=0)
+    with pytest.raises(ValueError, match="members"):
+        evaluate_continuous_policy(lambda o: o[..., :1], episodes=2, seed=0, members=0)
+
+
+def test_population_buffer_samples_each_members_own_rows_independently():
+    buf = ReplayBuffer(100, obs_dim=1, act_dim=1, seed=0, members=3)
+    r = torch.arange(50, dtype=torch.float32)
+    member = torch.arange(3, dtype=torch.float32)
+    value = r[:, None] * 10 + member  # row t, member m holds 10 t + m
+    buf.add(Batch(value[..., None], value[..., None], value, value[..., None], torch.zeros(50, 3)))
+    s = buf.sample(2000)
+    assert s.obs.shape == (3, 2000, 1) and s.reward.shape == (3, 2000)
+    assert torch.equal(s.reward % 10, member[:, None].expand(3, 2000))  # each member's own column
+    assert torch.equal(s.obs[..., 0], s.reward) and torch.equal(s.next_obs[..., 0], s.reward)
+    rows = s.reward // 10
+    assert not torch.equal(rows[0], rows[1])  # independent draws per member
+    assert set(rows[0].unique().tolist()) == set(range(50))
+
+
+def test_train_sac_population_pairs_share_warmup_and_return_one_history_each():
+    cfg = SACConfig(hidden=8, batch_size=8, learning_starts=1000)
+    logs = train_sac([cfg, replace(cfg, autotune=False, alpha=0.0)], env_steps=30, seed=[4, 4])
+    assert isinstance(logs, list) and [log.member for log in logs] == [0, 1]
+    s = logs[0].buffer.storage
+    assert s.obs.shape[1:] == (2, 3) and len(logs[0].buffer) == 30
+    torch.testing.assert_close(s.obs[:30, 0], s.obs[:30, 1])  # same seed: same warm-up data
+    torch.testing.assert_close(s.action[:30, 0], s.action[:30, 1])
+    single = train_sac(cfg, env_steps=30, seed=4)
+    torch.testing.assert_close(single.buffer.storage.obs[:30], s.obs[:30, 0])
+    other = train_sac([cfg, cfg], env_steps=30, seed=[4, 5]).pop().buffer.storage
+    assert not torch.allclose(other.action[:30, 0], other.action[:30, 1])
+
+
+def test_evaluate_continuous_policy_gives_every_member_the_same_starts():
+    zero = lambda obs: torch.zeros(*obs.shape[:-1], 1)  # noqa: E731
+    r = evaluate_continuous_policy(zero, episodes=3, seed=7, members=2)
+    assert r.shape == (2, 3) and np.array_equal(r[0], r[1])
+    np.testing.assert_array_equal(r[0], evaluate_continuous_policy(zero, episodes=3, seed=7))
+    with pytest.raises(ValueError, match="policy"):
+        evaluate_continuous_policy(lambda o: torch.zeros(3, 1), episodes=3, seed=0, members=2)

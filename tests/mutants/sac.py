@@ -35,8 +35,8 @@ MUTANTS = [
     ),
     (
         "critic target takes the max of the pair, not the min",
-        "q_next = self.qf_target(batch.next_obs, next_action).min(dim=0).values",
-        "q_next = self.qf_target(batch.next_obs, next_action).max(dim=0).values",
+        "q_next = self.qf_target(next_obs, next_action).min(dim=0).values",
+        "q_next = self.qf_target(next_obs, next_action).max(dim=0).values",
     ),
     (
         "critics' requires_grad_(False) freeze removed from SACAgent.update (issue 11)",
@@ -45,18 +45,18 @@ MUTANTS = [
     ),
     (
         "actor loss rewards log pi (entropy term with the wrong sign)",
-        "actor_loss = (alpha * log_prob - q_pi).mean()",
-        "actor_loss = (-alpha * log_prob - q_pi).mean()",
+        "actor_losses = (alpha * log_prob - q_pi).mean(dim=1)",
+        "actor_losses = (-alpha * log_prob - q_pi).mean(dim=1)",
     ),
     (
         "actor loss descends Q",
-        "actor_loss = (alpha * log_prob - q_pi).mean()",
-        "actor_loss = (alpha * log_prob + q_pi).mean()",
+        "actor_losses = (alpha * log_prob - q_pi).mean(dim=1)",
+        "actor_losses = (alpha * log_prob + q_pi).mean(dim=1)",
     ),
     (
         "temperature loss with the wrong sign",
-        "alpha_loss = -(self.log_alpha.exp() * (log_prob.detach() + self.target_entropy)).mean()",
-        "alpha_loss = (self.log_alpha.exp() * (log_prob.detach() + self.target_entropy)).mean()",
+        "alpha_loss = -(self.tuned * self.log_alpha.exp() * gap).sum()",
+        "alpha_loss = (self.tuned * self.log_alpha.exp() * gap).sum()",
     ),
     (
         "Polyak update moves by 1 - tau",
@@ -70,8 +70,8 @@ MUTANTS = [
     ),
     (
         "truncation stored as done (bootstrap cut at the time limit)",
-        "torch.as_tensor(terminated, dtype=torch.float32, device=dev),",
-        "torch.as_tensor(terminated | truncated, dtype=torch.float32, device=dev),",
+        "rows(torch.as_tensor(terminated, dtype=torch.float32, device=dev).view(m, e)),",
+        "rows(torch.as_tensor(terminated | truncated, dtype=torch.float32, device=dev).view(m, e)),",
     ),
     (
         "a NaN critic loss does not stop the update",
@@ -80,7 +80,22 @@ MUTANTS = [
     ),
     (
         "the actor's weights come from the global generator, not its seed",
-        "        with seeded(seed):\n            self.trunk",
-        "        with torch.random.fork_rng(devices=[]):\n            self.trunk",
+        "            with seeded(s):\n                mlp = _mlp",
+        "            with torch.random.fork_rng(devices=[]):\n                mlp = _mlp",
+    ),
+    (
+        "a population's sample gives every member member 0's transitions",
+        "return Batch(*(store[idx, member] for store in self.storage))",
+        "return Batch(*(store[idx, 0] for store in self.storage))",
+    ),
+    (
+        "a member with a fixed alpha still gets a temperature gradient",
+        "alpha_loss = -(self.tuned * self.log_alpha.exp() * gap).sum()",
+        "alpha_loss = -(self.log_alpha.exp() * gap).sum()",
+    ),
+    (
+        "the members' warm-up actions come from one generator",
+        "[torch.rand((e, act_dim), generator=g, device=dev) * 2.0 - 1.0 for g in warmup]",
+        "[torch.rand((e, act_dim), generator=warmup[0], device=dev) * 2.0 - 1.0 for g in warmup]",
     ),
 ]
