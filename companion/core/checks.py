@@ -416,7 +416,7 @@ def check_stochastic(x: torch.Tensor, name: str, *, atol: float = 1e-6) -> torch
         ValueError: transitions must have rows that sum to 1, got a row summing to 2.0
     """
     check_tensor(x, name, floating=True)
-    if x.ndim == 0 or x.shape[-1] == 0:
+    if x.ndim == 0 or x.numel() == 0:
         raise ValueError(
             f"{name} must hold probability vectors in its last dimension, got shape {_shape(x)}"
         )

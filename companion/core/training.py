@@ -307,9 +307,7 @@ def _unpack(batch: object, name: str) -> tuple[torch.Tensor, torch.Tensor]:
     return xb, yb
 
 
-def _check_training_args(
-    model: object, loss_fn: object, metrics: object, device_free: bool = True
-) -> dict[str, Metric]:
+def _check_training_args(model: object, loss_fn: object, metrics: object) -> dict[str, Metric]:
     check_module(model, "model")
     check_callable(loss_fn, "loss_fn")
     if metrics is None:
