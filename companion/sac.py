@@ -487,9 +487,8 @@ class TwinQ(nn.Module):
         m, b = x_obs.shape[:2]
         x = torch.cat([x_obs, x_act], dim=-1).expand(2, -1, -1, -1)  # (M, B, F) -> (2, M, B, F)
         x = x.reshape(2 * m, b, -1)  # (2, M, B, F) -> (2M, B, F)
-        out = _stacked_forward(x, self.weights, self.biases).view(
-            2, m, b
-        )  # (2M, B, 1) -> (2, M, B)
+        out = _stacked_forward(x, self.weights, self.biases)  # (2M, B, F) -> (2M, B, 1)
+        out = out.view(2, m, b)  # (2M, B, 1) -> (2, M, B)
         return out[:, 0] if obs.ndim == 2 else out  # (2, 1, B) -> (2, B) for (B, D) inputs
 
 
@@ -997,16 +996,19 @@ def train_sac(
     warmup = [torch.Generator(device=dev).manual_seed(s) for s in seeds]
     logs = [SacHistory(agent, buffer, member=i) for i in range(m)]
 
-    def rows(
-        x: torch.Tensor,
-    ) -> torch.Tensor:  # (M, E, ...) -> the buffer's (E, M, ...) or (E, ...)
+    def as_float(x: np.ndarray) -> torch.Tensor:
+        return torch.as_tensor(x, dtype=torch.float32, device=dev)
+
+    def rows(x: torch.Tensor) -> torch.Tensor:
+        """``(M, E, ...)`` -> the buffer's rows, ``(E, M, ...)`` (or ``(E, ...)`` for one)."""
         return x.transpose(0, 1) if m > 1 else x[0]
 
     obs, _ = envs.reset(seed=[s + i for s in seeds for i in range(e)])
     returns = np.zeros(m * e)
     steps = 0  # transitions collected per member
     for _ in tqdm(range(env_steps // e), disable=not progress, desc="SAC", leave=False):
-        obs_t = torch.as_tensor(obs, dtype=torch.float32, device=dev).view(m, e, obs_dim)
+        obs_t = torch.as_tensor(obs, dtype=torch.float32, device=dev)
+        obs_t = obs_t.view(m, e, obs_dim)  # (M*E, D) -> (M, E, D)
         if steps < cfg.learning_starts:
             action = torch.stack(  # (M, E, K)
                 [torch.rand((e, act_dim), generator=g, device=dev) * 2.0 - 1.0 for g in warmup]
@@ -1025,9 +1027,9 @@ def train_sac(
             Batch(
                 rows(obs_t),
                 rows(action),
-                rows(torch.as_tensor(reward, dtype=torch.float32, device=dev).view(m, e)),
-                rows(torch.as_tensor(real_next, dtype=torch.float32, device=dev).view(m, e, -1)),
-                rows(torch.as_tensor(terminated, dtype=torch.float32, device=dev).view(m, e)),
+                rows(as_float(reward).view(m, e)),  # (M*E,) -> (M, E)
+                rows(as_float(real_next).view(m, e, obs_dim)),  # (M*E, D) -> (M, E, D)
+                rows(as_float(terminated).view(m, e)),  # (M*E,) -> (M, E)
             )
         )
         steps += e
@@ -1105,4 +1107,4 @@ def evaluate_continuous_policy(
         returns += np.where(running, reward, 0.0)
         running &= ~(terminated | truncated)
     envs.close()
-    return returns.reshape(shape)
+    return returns.reshape(shape)  # (M*E,) -> (M, E), or (E,)

@@ -70,8 +70,8 @@ MUTANTS = [
     ),
     (
         "truncation stored as done (bootstrap cut at the time limit)",
-        "rows(torch.as_tensor(terminated, dtype=torch.float32, device=dev).view(m, e)),",
-        "rows(torch.as_tensor(terminated | truncated, dtype=torch.float32, device=dev).view(m, e)),",
+        "rows(as_float(terminated).view(m, e)),",
+        "rows(as_float(terminated | truncated).view(m, e)),",
     ),
     (
         "a NaN critic loss does not stop the update",
