@@ -103,7 +103,10 @@ class PolicyGradientConfig:
         lr: Adam learning rate. 1e-2 is large for deep RL but right for a 2-layer policy trained
             on whole-episode returns; 5e-3 had not solved CartPole after 1280 episodes.
         gamma: Discount of the returns. 0.99 keeps a 500-step horizon (effective horizon ~100)
-            while down-weighting the truncation at step 500, which carries no bootstrap.
+            while down-weighting the truncation at step 500, which carries no bootstrap. Below 1
+            the update is a biased surrogate for the undiscounted return that CartPole scores
+            (and, lacking Sutton & Barto's ``gamma^t`` factor, not the discounted gradient
+            either); the bias buys variance.
         baseline: Subtract :func:`leave_one_out_baseline` from the returns. On by default: the
             baseline is what the chapter's last section measures (it cuts the gradient variance).
 
@@ -915,7 +918,8 @@ def train_reinforce(
     """REINFORCE (Williams 1992) on ``CartPole-v1``, one update per batch of whole episodes.
 
     Each update plays ``config.episodes_per_update`` episodes side by side, computes discounted
-    returns-to-go, optionally subtracts :func:`leave_one_out_baseline` at each time step, and takes
+    returns-to-go (not Williams's whole-episode return: the reward-to-go form of Sutton & Barto
+    2018, §13.3, without their ``gamma^t`` factor), optionally subtracts :func:`leave_one_out_baseline` at each time step, and takes
     one Adam step on :func:`reinforce_loss` over all valid steps.
 
     Args:
