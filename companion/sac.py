@@ -81,12 +81,14 @@ class SACConfig:
 
     Attributes:
         hidden: Width of the two hidden layers of every network. Pendulum's 3-D observation needs
-            little capacity, and 64-wide MLPs keep one whole SAC update near 2 ms on one CPU
-            thread (Haarnoja et al. 2018 use 256 for MuJoCo).
+            little capacity, and 64-wide MLPs keep an update's arithmetic small enough that a
+            population of a few members trains in under a minute on one CPU thread (Haarnoja et
+            al. 2018 use 256 for MuJoCo).
         gamma: Discount factor (Haarnoja et al. 2018, appendix D, Table 1).
         tau: Polyak rate of the target critics, ``target <- (1 - tau) target + tau online``
             (Haarnoja et al. 2018, Table 1).
-        batch_size: Transitions per update. 256 is the paper's value (Table 1).
+        batch_size: Transitions per update (per member). 256 is the paper's value (Table 1);
+            the chapter halves it to halve the arithmetic of each update.
         policy_lr: Adam learning rate of the actor. 1e-3, above the paper's 3e-4, because the budget
             is a few thousand updates, not a million.
         q_lr: Adam learning rate of the critics, 1e-3 as in CleanRL.
@@ -100,9 +102,10 @@ class SACConfig:
         target_entropy: Entropy target of the tuned temperature; ``None`` means ``-K``, the
             heuristic of Haarnoja et al. 2018b (one nat below zero per action dimension).
         buffer_size: Replay capacity in transitions; larger than the runs here, so nothing is lost.
-        learning_starts: Uniformly random transitions collected before the first update. 1 000,
-            CleanRL's order of magnitude scaled to a 6 000-step budget: enough varied states
-            for the critics' first batches, a sixth of the run.
+        learning_starts: Uniformly random transitions collected (per member) before the first
+            update. 1 000, CleanRL's order of magnitude scaled to a budget of a few thousand
+            steps: enough varied states for the critics' first batches (the chapter uses 500 of
+            its 5 000 steps).
 
     Raises:
         TypeError: If a size is not an int, a rate not a number or ``autotune`` not a bool.
