@@ -37,7 +37,16 @@ from scipy.optimize import linear_sum_assignment
 from torch import nn
 from tqdm.auto import tqdm
 
-from companion.core.checks import check_int, check_number, check_tensor
+from companion.core.checks import (
+    check_bool,
+    check_finite,
+    check_floating_dtype,
+    check_int,
+    check_nonempty,
+    check_number,
+    check_same_batch,
+    check_tensor,
+)
 from companion.core.device import resolve_device, seeded
 from companion.core.training import check_finite_loss
 
@@ -218,13 +227,15 @@ def conv_weight_grad(
 
     Returns:
         ``(K, C, kh, kw)``, equal to autograd's gradient of ``(conv2d(x, w) * grad_out).sum()``
-        with respect to ``w``, on ``x``'s device.
+        with respect to ``w``, on ``x``'s device. Pure math: a NaN or infinite entry of ``x`` or
+        ``grad_out`` propagates into the result, as it does through torch's ``conv2d``.
 
     Raises:
         TypeError: If a tensor is not a floating-point tensor, the dtypes differ, or a size is not
             an int or a pair of ints.
-        ValueError: If a tensor is not 4-D, the batch sizes differ, a size is out of range, or
-            ``grad_out``'s spatial size is not the layer's output size.
+        ValueError: If a tensor is not 4-D, the batch sizes differ, a size is out of range, the
+            padded input is smaller than the kernel, or ``grad_out``'s spatial size is not the
+            layer's output size.
 
     Example:
         >>> x, w = torch.randn(2, 3, 6, 6), torch.randn(4, 3, 3, 3, requires_grad=True)
@@ -241,6 +252,11 @@ def conv_weight_grad(
     sh, sw = _pair(stride, "stride", 1)
     ph, pw = _pair(padding, "padding", 0)
     b, _, h, w = x.shape
+    if h + 2 * ph < kh or w + 2 * pw < kw:
+        raise ValueError(
+            f"x's padded spatial size ({h + 2 * ph}, {w + 2 * pw}) must be at least "
+            f"kernel_size ({kh}, {kw}), got x of shape {tuple(x.shape)}"
+        )
     h_out, w_out = (h + 2 * ph - kh) // sh + 1, (w + 2 * pw - kw) // sw + 1
     if grad_out.shape[0] != b:
         raise ValueError(f"grad_out must have x's batch size {b}, got {grad_out.shape[0]}")
@@ -274,7 +290,7 @@ def sobel_kernels(size: int = 3, dtype: torch.dtype = torch.float32) -> torch.Te
         edge from left to right gives a positive response under cross-correlation).
 
     Raises:
-        TypeError: If ``size`` is not an int.
+        TypeError: If ``size`` is not an int or ``dtype`` is not a floating-point torch dtype.
         ValueError: If ``size`` is even or < 3.
 
     Example:
@@ -284,6 +300,7 @@ def sobel_kernels(size: int = 3, dtype: torch.dtype = torch.float32) -> torch.Te
                 [-1.,  0.,  1.]])
     """
     check_int(size, "size", minimum=3)
+    check_floating_dtype(dtype, "dtype")
     if size % 2 == 0:
         raise ValueError(f"size must be odd, got {size}")
     smooth = np.array([math.comb(size - 1, i) for i in range(size)], dtype=np.float64)
@@ -312,7 +329,8 @@ def edge_score(filters: torch.Tensor) -> torch.Tensor:
         filters: ``(K, 1, h, h)`` with ``h`` odd and >= 3, floating point.
 
     Returns:
-        ``(K,)`` scores in ``[0, 1]``, on the filters' device and dtype.
+        ``(K,)`` scores in ``[0, 1]``, on the filters' device and dtype. Pure math: a filter with
+        a NaN or infinite entry scores NaN (NaN propagates, as through torch's ``norm``).
 
     Raises:
         TypeError: If ``filters`` is not a floating-point tensor.
@@ -349,8 +367,9 @@ def any_within_first(flags: torch.Tensor, ks: Sequence[int]) -> torch.Tensor:
         ``(len(ks),)`` float fractions in ``[0, 1]``, non-decreasing in ``k``.
 
     Raises:
-        TypeError: If ``flags`` is not a bool tensor or a ``k`` not an int.
-        ValueError: If ``flags`` is not 2-D or a ``k`` is outside ``1..K``.
+        TypeError: If ``flags`` is not a bool tensor, ``ks`` is not a sequence or a ``k`` not an
+            int.
+        ValueError: If ``flags`` is not 2-D or has no runs, or a ``k`` is outside ``1..K``.
 
     Example:
         >>> flags = torch.tensor([[False, True, False], [False, False, False]])
@@ -360,10 +379,16 @@ def any_within_first(flags: torch.Tensor, ks: Sequence[int]) -> torch.Tensor:
     check_tensor(flags, "flags", ndim=2, dims="(S, K)")
     if flags.dtype != torch.bool:
         raise TypeError(f"flags must be a bool tensor, got {flags.dtype}")
-    for k in ks:
-        check_int(k, "k", minimum=1)
+    if flags.shape[0] == 0:
+        raise ValueError(f"flags must hold at least one run (row), got shape {tuple(flags.shape)}")
+    if not isinstance(ks, Sequence) or isinstance(ks, str):
+        raise TypeError(f"ks must be a sequence of ints, got {type(ks).__name__}")
+    for i, k in enumerate(ks):
+        check_int(k, f"ks[{i}]", minimum=1)
         if k > flags.shape[1]:
-            raise ValueError(f"each k must be <= K = {flags.shape[1]}, got {k}")
+            raise ValueError(
+                f"ks[{i}] must be <= K = {flags.shape[1]} (the columns of flags), got {k}"
+            )
     seen = flags.cummax(dim=1).values.float()  # (S, K): any flagged among the first j+1
     return seen[:, [k - 1 for k in ks]].mean(dim=0)
 
@@ -390,7 +415,8 @@ def match_filters(a: torch.Tensor, b: torch.Tensor) -> tuple[torch.Tensor, torch
 
     Raises:
         TypeError: If ``a`` or ``b`` is not a floating-point tensor.
-        ValueError: If ``a`` is not 4-D or the shapes differ.
+        ValueError: If ``a`` is not 4-D, the shapes differ, or an entry is NaN or infinite (the
+            assignment needs finite similarities).
 
     Example:
         >>> a = torch.randn(5, 2, 3, 3)
@@ -404,6 +430,8 @@ def match_filters(a: torch.Tensor, b: torch.Tensor) -> tuple[torch.Tensor, torch
         raise ValueError(
             f"a and b must have the same shape, got {tuple(a.shape)} and {tuple(b.shape)}"
         )
+    check_finite(a, "a")
+    check_finite(b, "b")
     fa = F.normalize(a.flatten(1).double(), dim=1)  # (K, C, h, w) -> (K, C*h*w), unit rows
     fb = F.normalize(b.flatten(1).double(), dim=1)  # (K, C, h, w) -> (K, C*h*w), unit rows
     cosine = (fa @ fb.T).cpu()  # (K, K): cosine[i, j] between a[i] and b[j]
@@ -605,8 +633,13 @@ def _check_images(x: torch.Tensor, y: torch.Tensor) -> None:
     check_tensor(y, "y", ndim=1, dims="(B,)", integer=True)
     if x.shape[1] != 1 or x.shape[2] != x.shape[3]:
         raise ValueError(f"x must be (B, 1, H, H), got shape {tuple(x.shape)}")
-    if len(y) != len(x):
-        raise ValueError(f"y must have one label per image ({len(x)}), got {len(y)}")
+    check_same_batch(x=x, y=y)
+    check_nonempty(x, "x")
+    check_finite(x, "x")
+    if int(y.min()) < 0 or int(y.max()) >= CLASSES:
+        raise ValueError(
+            f"y must hold labels in 0..{CLASSES - 1}, got {int(y.min())}..{int(y.max())}"
+        )
 
 
 def train_filter_runs(
@@ -628,7 +661,8 @@ def train_filter_runs(
     to float rounding). Only the initial weights differ between seeds.
 
     Args:
-        x: Training images ``(N, 1, H, H)``, floating point.
+        x: Training images ``(N, 1, H, H)``, floating point, finite; trained in float32 (the
+            networks' dtype), so float64 images are converted.
         y: Class labels ``(N,)`` in ``0..9``, integer.
         seeds: ``S`` distinct seeds of the initial weights.
         config: Sizes and optimiser settings; ``CnnFiltersConfig()`` if ``None``.
@@ -640,25 +674,24 @@ def train_filter_runs(
         A :class:`FilterRunsHistory` (tensors on the CPU).
 
     Raises:
-        TypeError: If an argument has the wrong type.
-        ValueError: If shapes do not fit, ``seeds`` is empty or repeats a seed, a seed is
-            negative, a label is outside ``0..9``, or ``device`` names no torch device.
+        TypeError: If an argument has the wrong type (``seeds`` not a sequence of ints, a
+            non-floating ``x``, non-integer ``y``, a ``progress`` that is not a bool).
+        ValueError: If shapes or batch sizes do not fit, ``x`` is empty or not finite, ``seeds``
+            is empty or repeats a seed, a seed is negative, a label is outside ``0..9``, or
+            ``device`` names no torch device.
         companion.core.training.NonFiniteLossError: If the loss becomes NaN or infinite.
     """
     config = CnnFiltersConfig() if config is None else config
     if not isinstance(config, CnnFiltersConfig):
         raise TypeError(f"config must be a CnnFiltersConfig, got {type(config).__name__}")
     _check_images(x, y)
-    if int(y.min()) < 0 or int(y.max()) >= CLASSES:
-        raise ValueError(
-            f"y must hold labels in 0..{CLASSES - 1}, got {int(y.min())}..{int(y.max())}"
-        )
-    seeds = [check_int(s, "seed", minimum=0) for s in seeds]
+    if not isinstance(seeds, Sequence) or isinstance(seeds, str):
+        raise TypeError(f"seeds must be a sequence of ints, got {type(seeds).__name__}")
+    seeds = [check_int(s, f"seeds[{i}]", minimum=0) for i, s in enumerate(seeds)]
     if not seeds or len(set(seeds)) != len(seeds):
         raise ValueError(f"seeds must be non-empty and distinct, got {seeds}")
     check_int(batch_seed, "batch_seed", minimum=0)
-    if not isinstance(progress, bool):
-        raise TypeError(f"progress must be a bool, got {type(progress).__name__}")
+    check_bool(progress, "progress")
     device = resolve_device(device) if device is not None else x.device
     nets = [digit_cnn(config, s, x.shape[-1]) for s in seeds]
     params = [
@@ -671,7 +704,7 @@ def train_filter_runs(
     opt = torch.optim.SGD(
         params, lr=config.lr, momentum=config.momentum, weight_decay=config.weight_decay
     )
-    x, y = x.to(device), y.to(device)
+    x, y = x.to(device, torch.float32), y.to(device)  # the networks are float32
     gen = torch.Generator().manual_seed(batch_seed)
     s = len(seeds)
     losses = torch.empty(config.steps, s)
@@ -705,8 +738,9 @@ def ablation_importance(
 
     Args:
         history: Trained runs from :func:`train_filter_runs`.
-        x: Evaluation images ``(N, 1, H, H)`` of the training size.
-        y: Their labels ``(N,)``.
+        x: Evaluation images ``(N, 1, H, H)`` of the training size, floating point, finite;
+            converted to the trained weights' dtype.
+        y: Their labels ``(N,)`` in ``0..9``, integer.
 
     Returns:
         ``(importance, base_loss)``: ``importance`` ``(S, K)``, the mean cross-entropy with filter
@@ -715,7 +749,8 @@ def ablation_importance(
     Raises:
         TypeError: If ``history`` is not a :class:`FilterRunsHistory` or a tensor has the wrong
             dtype.
-        ValueError: If shapes do not fit.
+        ValueError: If shapes or batch sizes do not fit, ``x`` is empty or not finite, or a label
+            is outside ``0..9``.
 
     Example:
         >>> x, y = torch.rand(16, 1, 8, 8), torch.arange(16) % 10
@@ -731,7 +766,7 @@ def ablation_importance(
         raise ValueError(
             f"x must be {history.image_size}×{history.image_size} images, got {x.shape[-1]}"
         )
-    x, y = x.cpu(), y.cpu()
+    x, y = x.to("cpu", history.filters.dtype), y.cpu()
     feats = _features(history.filters, history.conv_bias, x, history.config.pool)  # (B, S, K, P)
     b, s, k, p = feats.shape
     w = history.readout_weight.reshape(s, CLASSES, k, p)  # (S, 10, K*P) -> (S, 10, K, P)

@@ -205,7 +205,7 @@ def test_weight_grad_errors_name_the_argument():
         conv_weight_grad(x, g, 3, padding=-1)
     with pytest.raises(TypeError, match="kernel_size"):
         conv_weight_grad(x, g, (3, 3, 3))
-    with pytest.raises(ValueError, match=r"grad_out must be \(B, K, -"):
+    with pytest.raises(ValueError, match=r"x's padded spatial size \(5, 5\) must be at least"):
         conv_weight_grad(x, g, 7)
 
 
@@ -285,8 +285,12 @@ def test_any_within_first_matches_a_loop():
     ks = [1, 2, 5, 12]
     expected = [sum(bool(row[:k].any()) for row in flags) / len(flags) for k in ks]
     torch.testing.assert_close(any_within_first(flags, ks), torch.tensor(expected))
-    with pytest.raises(ValueError, match="k must be <= K"):
-        any_within_first(flags, [13])
+    with pytest.raises(ValueError, match=r"ks\[1\] must be <= K = 12"):
+        any_within_first(flags, [1, 13])
+    with pytest.raises(ValueError, match="flags must hold at least one run"):
+        any_within_first(flags[:0], [1])
+    with pytest.raises(TypeError, match="ks must be a sequence of ints"):
+        any_within_first(flags, 3)
     with pytest.raises(TypeError, match="flags must be a bool tensor"):
         any_within_first(flags.float(), [1])
 
@@ -458,12 +462,20 @@ def test_training_lowers_the_loss_and_keeps_the_inputs(data):
 
 
 def test_training_stops_on_a_non_finite_loss(data):
+    """Finite images, but a step size that overflows the weights: the loss turns NaN at step 1."""
+    diverging = CnnFiltersConfig(filters=2, steps=3, batch_size=16, lr=1e30, momentum=0.0)
+    with pytest.raises(NonFiniteLossError, match="loss became nan at step 1"):
+        train_filter_runs(data.x_train[:16], data.y_train[:16], [0], diverging)
+
+
+def test_non_finite_images_are_refused_before_training(data):
     x = data.x_train[:16].clone()
     x[0, 0, 0, 0] = float("nan")
-    with pytest.raises(NonFiniteLossError, match="loss became nan at step"):
-        train_filter_runs(
-            x, data.y_train[:16], [0], CnnFiltersConfig(filters=2, steps=3, batch_size=16)
-        )
+    with pytest.raises(ValueError, match="x must be finite"):
+        train_filter_runs(x, data.y_train[:16], [0], SMALL)
+    runs = train_filter_runs(data.x_train[:16], data.y_train[:16], [0], SMALL)
+    with pytest.raises(ValueError, match="x must be finite"):
+        ablation_importance(runs, x, data.y_train[:16])
 
 
 def test_training_errors_name_the_argument(data):
@@ -474,7 +486,7 @@ def test_training_errors_name_the_argument(data):
         train_filter_runs(x, y, [], SMALL)
     with pytest.raises(ValueError, match=r"y must hold labels in 0\.\.9"):
         train_filter_runs(x, y + 10, [0], SMALL)
-    with pytest.raises(ValueError, match="y must have one label per image"):
+    with pytest.raises(ValueError, match="x and y must have the same batch size"):
         train_filter_runs(x, y[:3], [0], SMALL)
     with pytest.raises(ValueError, match=r"x must be \(B, 1, H, H\)"):
         train_filter_runs(x.expand(-1, 2, -1, -1), y, [0], SMALL)
@@ -482,8 +494,10 @@ def test_training_errors_name_the_argument(data):
         train_filter_runs(x, y, [0], {"steps": 3})
     with pytest.raises(TypeError, match="progress must be a bool"):
         train_filter_runs(x, y, [0], SMALL, progress="no")
-    with pytest.raises(ValueError, match="seed must be >= 0"):
-        train_filter_runs(x, y, [-1], SMALL)
+    with pytest.raises(ValueError, match=r"seeds\[1\] must be >= 0"):
+        train_filter_runs(x, y, [0, -1], SMALL)
+    with pytest.raises(TypeError, match="seeds must be a sequence of ints"):
+        train_filter_runs(x, y, None, SMALL)
 
 
 def test_ablation_importance_matches_zeroing_each_filter(data):

@@ -55,6 +55,7 @@ CASES = [
             cf.any_within_first,
             dict(flags=torch.tensor([[False, True, False], [False, False, False]]), ks=[1, 2, 3]),
         ),
+        ok={"ks:longer": "a repeated prefix length is a valid query; its fraction is repeated"},
     ),
     Case(
         "companion.cnn_filters.conv_weight_grad",
@@ -117,6 +118,10 @@ CASES = [
             cf.train_filter_runs,
             dict(x=X, y=Y, seeds=[0, 1], config=CFG, batch_seed=0, device=None, progress=False),
         ),
-        ok={"batch_seed:zero": "seed 0", "x:float64": "converted"},
+        ok={
+            "batch_seed:zero": "seed 0",
+            "x:float64": "converted",
+            "config:none": "documented: None means CnnFiltersConfig()",
+        },
     ),
 ]
