@@ -4,15 +4,16 @@ Two ways to add weight decay to Adam (Kingma & Ba 2015), written out step by ste
 
 * :class:`AdamL2` adds an L2 term ``λ·w`` to the *gradient* before Adam's moments see it. This is
   ``torch.optim.Adam(weight_decay=λ)``. Adam then divides the sum by its running RMS, so once the
-  L2 term dwarfs the data gradient each weight moves by up to about ``lr`` per step towards zero,
+  L2 term dwarfs the data gradient each weight moves by about ``lr`` per step towards zero,
   whatever λ is, and the data gradient's share of the step shrinks to nothing.
 * :class:`AdamW` shrinks the *weights* by ``lr·λ·w`` and runs plain Adam on the data gradient
   (Loshchilov & Hutter 2019). This is ``torch.optim.AdamW(weight_decay=λ)``.
 
 Around them: a small hourglass network (encoder–decoder with additive skips, Newell et al. 2016,
 optional batch norm), a training loop on pre-generated heatmap data that records what the weight
-decay is doing to every layer, and the loss of the best constant prediction that a collapsed network
-ends up outputting.
+decay is doing to every layer, a vectorised loop that trains several networks side by side with
+their own Adam settings (:func:`train_stacked`), and the loss of the best constant prediction that
+a collapsed network ends up outputting.
 
 Convention:
     ``weight_decay`` means λ in ``λ·w`` added to the gradient (:class:`AdamL2`, as PyTorch's and
@@ -27,7 +28,7 @@ Convention:
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
 import torch
@@ -35,7 +36,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from companion.core.checks import check_int, check_number, check_same_shape, check_tensor
-from companion.core.device import seeded
+from companion.core.device import eval_mode, seeded
 from companion.core.training import check_finite_loss
 
 __all__ = [
@@ -51,6 +52,7 @@ __all__ = [
     "heatmap_loss",
     "losses_along_line",
     "train_heatmaps",
+    "train_stacked",
 ]
 
 ADAM_BETAS = (0.9, 0.999)  # Kingma & Ba 2015, Algorithm 1
@@ -155,19 +157,37 @@ class _Adam(torch.optim.Optimizer):
                     state["exp_avg"] = torch.zeros_like(p)  # m, first moment
                     state["exp_avg_sq"] = torch.zeros_like(p)  # v, second moment
                 state["step"] += 1
-                t = state["step"]
-                if decay != 0:
-                    if self.decoupled:
-                        p.mul_(1 - lr * decay)  # AdamW: shrink the weight; the moments never see λ
-                    else:
-                        grad = grad.add(p, alpha=decay)  # Adam + L2: g ← ∂L/∂w + λ·w
-                m, v = state["exp_avg"], state["exp_avg_sq"]
-                m.lerp_(grad, 1 - beta1)  # m ← β1·m + (1 − β1)·g
-                v.mul_(beta2).addcmul_(grad, grad, value=1 - beta2)  # v ← β2·v + (1 − β2)·g²
-                step_size = lr / (1 - beta1**t)  # bias correction of m folded into the step
-                denom = (v.sqrt() / math.sqrt(1 - beta2**t)).add_(eps)  # √v̂ + ε
-                p.addcdiv_(m, denom, value=-step_size)  # w ← w − lr·m̂ / (√v̂ + ε)
+                l2, decoupled = (0.0, decay) if self.decoupled else (decay, 0.0)
+                _adam_update_(p, grad, state, lr, l2, decoupled, (beta1, beta2), eps)
         return loss
+
+
+def _adam_update_(
+    p: torch.Tensor,
+    grad: torch.Tensor,
+    state: dict,
+    lr: float | torch.Tensor,
+    l2: float | torch.Tensor,
+    decoupled: float | torch.Tensor,
+    betas: tuple[float, float],
+    eps: float,
+) -> None:
+    """One Adam step on ``p`` in place, with an L2 term ``l2`` and a decoupled decay ``decoupled``.
+
+    ``lr``, ``l2`` and ``decoupled`` are numbers, or tensors that broadcast against ``p`` (one value
+    per stacked model, shape ``(M, 1, ..., 1)``, for :func:`train_stacked`). ``state`` holds
+    ``step`` (already incremented), ``exp_avg`` and ``exp_avg_sq``.
+    """
+    beta1, beta2 = betas
+    t = state["step"]
+    p.mul_(1 - lr * decoupled)  # AdamW: shrink the weight; the moments never see λ
+    grad = grad + l2 * p  # Adam + L2: g ← ∂L/∂w + λ·w
+    m, v = state["exp_avg"], state["exp_avg_sq"]
+    m.lerp_(grad, 1 - beta1)  # m ← β1·m + (1 − β1)·g
+    v.mul_(beta2).addcmul_(grad, grad, value=1 - beta2)  # v ← β2·v + (1 − β2)·g²
+    step_size = lr / (1 - beta1**t)  # bias correction of m folded into the step
+    denom = (v.sqrt() / math.sqrt(1 - beta2**t)).add_(eps)  # √v̂ + ε
+    p.sub_(m / denom * step_size)  # w ← w − lr·m̂ / (√v̂ + ε)
 
 
 class AdamL2(_Adam):
@@ -346,8 +366,9 @@ class Hourglass(nn.Module):
     ``(B, C_in, H, W)`` is encoded at three resolutions (H, H/2, H/4) by 3×3 conv–ReLU blocks with
     2×2 max pooling between them, decoded by nearest-neighbour upsampling, each upsampled map *added*
     to the encoder map of the same resolution (the skip), and read out by a 1×1 convolution into K
-    heatmaps. The 3×3 convolutions start He-normal (He et al. 2015) from ``seed``; biases and the
-    1×1 head start at zero, so the untrained network outputs 0 everywhere. With
+    heatmaps. The 3×3 convolutions start He-normal (He et al. 2015) from ``seed`` with zero biases;
+    the 1×1 head starts at zero (``readout="zero"``), so the untrained network outputs 0
+    everywhere, or keeps PyTorch's default ``Conv2d`` initialisation (``readout="pytorch"``). With
     ``batch_norm=True`` every conv is followed by batch norm (and loses its bias, which
     batch norm would cancel). H and W must be divisible by 4.
 
@@ -358,9 +379,11 @@ class Hourglass(nn.Module):
         batch_norm: Insert ``BatchNorm2d`` after every 3×3 convolution.
         seed: Seed of the initial weights (He-normal, biases zero), so that runs compared with
             each other start from the same network whatever the global random state.
+        readout: ``"zero"`` (the head's weight and bias start at 0) or ``"pytorch"`` (the head
+            keeps ``nn.Conv2d``'s default uniform initialisation, drawn from ``seed``).
 
     Raises:
-        ValueError: If a size is < 1.
+        ValueError: If a size is < 1 or ``readout`` is unknown.
         TypeError: If a size is not an int.
 
     Example:
@@ -377,8 +400,11 @@ class Hourglass(nn.Module):
         batch_norm: bool = False,
         *,
         seed: int = 0,
+        readout: str = "zero",
     ) -> None:
         super().__init__()
+        if readout not in ("zero", "pytorch"):
+            raise ValueError(f"readout must be 'zero' or 'pytorch', got {readout!r}")
         check_int(in_channels, "in_channels", minimum=1)
         check_int(out_channels, "out_channels", minimum=1)
         d = check_int(width, "width", minimum=1)
@@ -390,6 +416,7 @@ class Hourglass(nn.Module):
             self.dec1 = _Block(2 * d, d, batch_norm)  # H/2
             self.dec0 = _Block(d, d, batch_norm)  # H
             self.head = nn.Conv2d(d, out_channels, 1)
+        default_head = {k: v.clone() for k, v in self.head.state_dict().items()}
         # He et al. 2015 (keeps the activations' scale through the ReLUs), drawn from a generator
         # of its own: the chapter's runs start from the weights this has always given.
         he = torch.Generator().manual_seed(seed)
@@ -403,6 +430,8 @@ class Hourglass(nn.Module):
         # The head starts at zero: the untrained network predicts the empty heatmap, and every
         # run compared in the chapter starts from the same, input-independent prediction.
         nn.init.zeros_(self.head.weight)
+        if readout == "pytorch":  # the control: PyTorch's own init of the 1×1 readout
+            self.head.load_state_dict(default_head)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Map images ``(B, C_in, H, W)`` to heatmaps ``(B, K, H, W)``."""
@@ -439,9 +468,10 @@ class HeatmapHistory:
         weight_norm: ``(R, L)`` per layer ``‖w‖``.
         relus: Names of the ReLU layers.
         dead: ``(R, M)`` per ReLU layer, the fraction of its channels that output 0 at every pixel
-            of every image in the batch (dead units).
-        output_std: ``(R,)`` the prediction's standard deviation across the batch, averaged over
-            ``K, H, W``: 0 when the network ignores its input.
+            of every image in the batch, or of the fixed ``probe_images`` where
+            :func:`train_heatmaps` was given them (dead units).
+        output_std: ``(R,)`` the prediction's standard deviation across the batch (or the probe
+            images), averaged over ``K, H, W``: 0 when the network ignores its input.
     """
 
     loss: torch.Tensor
@@ -620,6 +650,7 @@ def train_heatmaps(
     record_every: int = _DEFAULTS.record_every,
     progress: bool = False,
     desc: str = "steps",
+    probe_images: torch.Tensor | None = None,
 ) -> HeatmapHistory:
     """Train ``model`` on random mini-batches of pre-generated data, recording the decay's effect.
 
@@ -641,6 +672,9 @@ def train_heatmaps(
         record_every: Steps between diagnostics, >= 1.
         progress: Show a tqdm bar.
         desc: The bar's label.
+        probe_images: Optional ``(P, C, H, W)`` fixed images: if given, the dead units and the
+            output spread are measured on them (in eval mode, without gradient) at every record
+            instead of on the training batch, so that records differ by the weights alone.
 
     Returns:
         A :class:`HeatmapHistory`.
@@ -654,26 +688,179 @@ def train_heatmaps(
         images, heatmaps, reduction, steps=steps, batch_size=batch_size, seed=seed,
         record_every=record_every,
     )  # fmt: skip
+    if probe_images is not None:
+        check_tensor(probe_images, "probe_images", ndim=4, dims="(P, C, H, W)", floating=True)
+        if probe_images.shape[1:] != images.shape[1:]:
+            raise ValueError(
+                f"probe_images must have images' (C, H, W) = {tuple(images.shape[1:])}, got "
+                f"shape {tuple(probe_images.shape)}"
+            )
     g = torch.Generator().manual_seed(seed)
     index = torch.randint(len(images), (steps, batch_size), generator=g).to(images.device)
     per_pixel = heatmaps[0].numel() if reduction == "sum" else 1  # sum -> per-pixel units
-    loss, const, penalty = torch.zeros(steps), torch.zeros(steps), torch.zeros(steps)
+    loss, penalty = torch.zeros(steps), torch.zeros(steps)
     model.train()
     with LayerProbe(model, optimizer) as probe:
         for s in tqdm(range(steps), desc=desc, disable=not progress, leave=False):
-            probe.watching = (s + 1) % record_every == 0
+            record = (s + 1) % record_every == 0
+            probe.watching = record and probe_images is None
             xb, yb = images[index[s]], heatmaps[index[s]]  # (B, C, H, W), (B, K, H, W)
             pred = model(xb)  # (B, K, H, W)
             batch_loss = heatmap_loss(pred, yb, reduction)
             loss[s] = check_finite_loss(batch_loss.detach(), "loss", s) / per_pixel
-            const[s] = best_constant_loss(yb)
             penalty[s] = probe.penalty() / per_pixel
             optimizer.zero_grad(set_to_none=True)
             batch_loss.backward()
-            if probe.watching:
+            if record and probe_images is not None:  # dead units and spread on fixed images
+                probe.watching = True
+                with torch.no_grad(), eval_mode(model):
+                    pred = model(probe_images)  # (P, K, H, W)
+                probe.watching = False
+            if record:
                 probe.record(s, pred)  # record the weights and gradients ...
             optimizer.step()  # ... then step
-    return probe.history(loss, const, penalty)
+    chunks = index.split(100)  # the best constant of every batch, 100 steps at a time
+    const = torch.cat([best_constant_loss(heatmaps[i]) for i in chunks])  # (S, B, K, H, W) -> (S,)
+    return probe.history(loss, const.cpu(), penalty)
+
+
+def _per_model(value: float | Iterable[float], name: str, m: int, **bounds: float) -> torch.Tensor:
+    """A hyperparameter given once or per model, as a float64 ``(M,)`` tensor, checked."""
+    values = [value] * m if isinstance(value, (int, float)) else list(value)
+    if len(values) != m:
+        raise ValueError(
+            f"{name} must be a number or have one value per model ({m}), got {len(values)}"
+        )
+    for i, v in enumerate(values):
+        check_number(v, f"{name}[{i}]", **bounds)
+    return torch.tensor(values, dtype=torch.float64)
+
+
+def train_stacked(
+    nets: Sequence[nn.Module],
+    images: torch.Tensor,
+    heatmaps: torch.Tensor,
+    steps: int,
+    *,
+    lr: float | Sequence[float],
+    weight_decay: float | Sequence[float] = 0.0,
+    decoupled: bool | Sequence[bool] = False,
+    reduction: str | Sequence[str] = "mean",
+    batch_size: int = _DEFAULTS.batch_size,
+    seed: int = 0,
+    progress: bool = False,
+    desc: str = "steps",
+) -> torch.Tensor:
+    """Train M networks of one architecture side by side, each with its own Adam settings.
+
+    The M networks see the same batches (drawn as in :func:`train_heatmaps` with the same ``seed``)
+    and are run as one vectorised model (``torch.func.stack_module_state`` and ``vmap``): a grid of
+    learning rates and decays, or of initialisations, costs about what one wider network costs.
+    Model ``i`` takes exactly the steps of ``AdamL2(lr=lr[i], weight_decay=weight_decay[i])``, or of
+    ``AdamW`` where ``decoupled[i]`` is true, on :func:`heatmap_loss` with ``reduction[i]``, as
+    :func:`train_heatmaps` would (a test checks it against separate runs). The trained weights are
+    copied back into ``nets``.
+
+    Args:
+        nets: M >= 1 networks of the same architecture without batch norm, on the data's device;
+            trained in place.
+        images: ``(N, C, H, W)`` inputs.
+        heatmaps: ``(N, K, H, W)`` targets.
+        steps: Number of optimizer steps, >= 1.
+        lr: Learning rate, one for all or one per network, > 0.
+        weight_decay: λ, one for all or one per network, >= 0.
+        decoupled: Where λ enters, one for all or one per network: the gradient (False, AdamL2)
+            or the weights (True, AdamW).
+        reduction: ``"mean"`` or ``"sum"`` (see :func:`heatmap_loss`), one for all or one per
+            network; the recorded losses are per pixel either way.
+        batch_size: Examples per step, >= 1.
+        seed: Seed of the batch sampler.
+        progress: Show a tqdm bar.
+        desc: The bar's label.
+
+    Returns:
+        ``(S, M)`` per-pixel training loss of every step's batch for every network, before the
+        step's update.
+
+    Raises:
+        ValueError: If the data do not match, a count is < 1, a hyperparameter is out of range or
+            has the wrong length, the networks differ in their parameters or one has buffers.
+        TypeError: If ``nets`` holds something other than modules, a count is not an int, or the
+            data are not floating tensors.
+        companion.core.training.NonFiniteLossError: If a loss becomes NaN or infinite.
+
+    Example:
+        >>> nets = [Hourglass(width=4, seed=s) for s in (0, 1)]
+        >>> x, y = torch.rand(6, 1, 16, 16), torch.rand(6, 5, 16, 16)
+        >>> train_stacked(nets, x, y, 3, lr=1e-3, weight_decay=[0.0, 1e-2]).shape
+        torch.Size([3, 2])
+    """
+    _check_training_args(
+        images, heatmaps, "mean", steps=steps, batch_size=batch_size, seed=seed
+    )  # fmt: skip
+    nets = list(nets) if not isinstance(nets, nn.Module) else [nets]
+    if not nets or not all(isinstance(n, nn.Module) for n in nets):
+        raise TypeError("nets must be a non-empty sequence of torch.nn.Module")
+    shapes = [[(k, p.shape) for k, p in n.named_parameters()] for n in nets]
+    if any(s != shapes[0] for s in shapes):
+        raise ValueError("nets must all have the same parameter names and shapes")
+    if any(True for n in nets for _ in n.buffers()):
+        raise ValueError(
+            "nets must have no buffers (no batch norm): train those with train_heatmaps"
+        )
+    m = len(nets)
+    lrs = _per_model(lr, "lr", m, low=0, low_inclusive=False)
+    decays = _per_model(weight_decay, "weight_decay", m, low=0)
+    flags = [decoupled] * m if isinstance(decoupled, bool) else list(decoupled)
+    if len(flags) != m or not all(isinstance(f, bool) for f in flags):
+        raise ValueError(f"decoupled must be a bool or {m} bools, got {decoupled!r}")
+    is_w = torch.tensor(flags, dtype=torch.float64)
+    reductions = [reduction] * m if isinstance(reduction, str) else list(reduction)
+    if len(reductions) != m or any(r not in ("mean", "sum") for r in reductions):
+        raise ValueError(f"reduction must be 'mean', 'sum' or {m} of them, got {reduction!r}")
+    pixels = heatmaps[0].numel()  # K·H·W: a sum over them is this many times the mean
+    scale = torch.tensor([pixels if r == "sum" else 1 for r in reductions], dtype=images.dtype)
+    scale = scale.to(images.device)
+    params, _ = torch.func.stack_module_state(nets)  # {name: (M, ...)}, leaves with gradients
+    template = nets[0]
+
+    def one(p: dict[str, torch.Tensor], x: torch.Tensor) -> torch.Tensor:
+        return torch.func.functional_call(template, p, (x,))  # (B, C, H, W) -> (B, K, H, W)
+
+    forward = torch.func.vmap(one, in_dims=(0, None))  # (M, ...) weights -> (M, B, K, H, W)
+    hyper = {}  # per parameter: lr, L2 λ, decoupled λ, each (M, 1, ..., 1) in its dtype
+    for name, p in params.items():
+        view = (m,) + (1,) * (p.ndim - 1)
+        cast = {"dtype": p.dtype, "device": p.device}
+        hyper[name] = (
+            lrs.to(**cast).view(view),
+            (decays * (1 - is_w)).to(**cast).view(view),
+            (decays * is_w).to(**cast).view(view),
+        )
+    state = {n: {"step": 0, "exp_avg": torch.zeros_like(p), "exp_avg_sq": torch.zeros_like(p)}
+             for n, p in params.items()}  # fmt: skip
+    g = torch.Generator().manual_seed(seed)
+    index = torch.randint(len(images), (steps, batch_size), generator=g).to(images.device)
+    losses = torch.zeros(steps, m)
+    for s in tqdm(range(steps), desc=desc, disable=not progress, leave=False):
+        xb, yb = images[index[s]], heatmaps[index[s]]  # (B, C, H, W), (B, K, H, W)
+        per_model = ((forward(params, xb) - yb) ** 2).mean(
+            dim=(1, 2, 3, 4)
+        )  # (M, B, K, H, W) -> (M,)
+        check_finite_loss(per_model.detach().sum(), "loss", s)
+        losses[s] = per_model.detach().cpu()
+        objective = (per_model * scale).sum()  # each model's gradient is its own loss's
+        grads = torch.autograd.grad(objective, list(params.values()))
+        with torch.no_grad():
+            for (name, p), grad in zip(params.items(), grads, strict=True):
+                state[name]["step"] += 1
+                lr_, l2, dw = hyper[name]
+                _adam_update_(p, grad, state[name], lr_, l2, dw, ADAM_BETAS, ADAM_EPS)
+    with torch.no_grad():
+        for i, net in enumerate(nets):
+            for name, p in net.named_parameters():
+                p.copy_(params[name][i])
+    return losses
 
 
 @torch.no_grad()

@@ -22,6 +22,7 @@ from companion.weight_decay import (
     heatmap_loss,
     losses_along_line,
     train_heatmaps,
+    train_stacked,
 )
 
 
@@ -549,3 +550,96 @@ def test_losses_along_line_bad_input():
         losses_along_line(net, theta, theta, x, y, torch.zeros(2, 2), 0.1)
     with pytest.raises(ValueError, match="weight_decay"):
         losses_along_line(net, theta, theta, x, y, torch.zeros(2), -0.1)
+
+
+# --- Networks side by side, the readout control, the fixed probe -----------------------------------
+
+
+def test_stacked_runs_are_the_separate_runs():
+    # Each stacked network must take exactly the steps that its own optimizer takes alone:
+    # AdamL2, AdamW and a summed loss, each with its own lr, in float64.
+    x, y = (t.double() for t in _data())
+    cfg = [(1e-3, 0.0, False, "mean"), (3e-3, 0.1, False, "mean"), (2e-3, 0.5, True, "mean"),
+           (3e-3, 0.1, False, "sum")]  # fmt: skip
+    stacked = [_with_random_head(Hourglass(width=4, seed=i), i).double() for i in range(4)]
+    alone = [_with_random_head(Hourglass(width=4, seed=i), i).double() for i in range(4)]
+    loss = train_stacked(
+        stacked, x, y, 6, batch_size=4, seed=2,
+        lr=[c[0] for c in cfg], weight_decay=[c[1] for c in cfg],
+        decoupled=[c[2] for c in cfg], reduction=[c[3] for c in cfg],
+    )  # fmt: skip
+    assert loss.shape == (6, 4)
+    for i, (lr, decay, decoupled, reduction) in enumerate(cfg):
+        opt = (AdamW if decoupled else AdamL2)(alone[i].parameters(), lr=lr, weight_decay=decay)
+        run = train_heatmaps(alone[i], opt, x, y, 6, batch_size=4, seed=2, reduction=reduction)
+        torch.testing.assert_close(loss[:, i], run.loss, rtol=1e-6, atol=0)
+        _assert_same_params(stacked[i], alone[i], rtol=1e-10, atol=1e-12)
+
+
+def test_stacked_one_setting_for_all_and_inputs_untouched():
+    x, y = _data()
+    x0 = x.clone()
+    a = [Hourglass(width=4, seed=i) for i in range(2)]
+    b = [Hourglass(width=4, seed=i) for i in range(2)]
+    la = train_stacked(a, x, y, 3, lr=1e-3, weight_decay=0.1, batch_size=4)
+    lb = train_stacked(b, x, y, 3, lr=[1e-3, 1e-3], weight_decay=[0.1, 0.1], batch_size=4)
+    assert torch.equal(la, lb) and torch.equal(x, x0)
+    assert not torch.equal(a[0].mid[0].weight, Hourglass(width=4, seed=0).mid[0].weight)
+
+
+def test_stacked_bad_input():
+    x, y = _data()
+    nets = [Hourglass(width=4), Hourglass(width=4)]
+    with pytest.raises(ValueError, match="lr"):
+        train_stacked(nets, x, y, 2, lr=[1e-3])
+    with pytest.raises(ValueError, match=r"weight_decay\[1\]"):
+        train_stacked(nets, x, y, 2, lr=1e-3, weight_decay=[0.0, -1.0])
+    with pytest.raises(ValueError, match="decoupled"):
+        train_stacked(nets, x, y, 2, lr=1e-3, decoupled=[True])
+    with pytest.raises(ValueError, match="reduction"):
+        train_stacked(nets, x, y, 2, lr=1e-3, reduction="max")
+    with pytest.raises(ValueError, match="nets"):
+        train_stacked([Hourglass(width=4), Hourglass(width=8)], x, y, 2, lr=1e-3)
+    with pytest.raises(ValueError, match="nets"):
+        train_stacked([Hourglass(width=4, batch_norm=True)], x, y, 2, lr=1e-3)
+    with pytest.raises(TypeError, match="nets"):
+        train_stacked([], x, y, 2, lr=1e-3)
+    with pytest.raises(ValueError, match="images and heatmaps"):
+        train_stacked(nets, x, y[:8], 2, lr=1e-3)
+
+
+def test_pytorch_readout_is_conv2d_default_and_the_rest_is_unchanged():
+    zero, default = Hourglass(width=4, seed=3), Hourglass(width=4, seed=3, readout="pytorch")
+    for (name, p), q in zip(zero.named_parameters(), default.parameters(), strict=True):
+        if not name.startswith("head"):
+            assert torch.equal(p, q), name
+    # PyTorch's Conv2d default: uniform in ±1/sqrt(fan_in) for weight and bias (fan_in = D = 4).
+    w, b = default.head.weight.detach(), default.head.bias.detach()
+    assert float(w.abs().max()) <= 0.5 and float(w.abs().min()) > 0 and float(b.abs().max()) > 0
+    x = torch.rand(2, 1, 16, 16)
+    assert (
+        float(default(x).detach().std(dim=0).mean()) > 0
+    )  # the untrained output depends on the input
+    with pytest.raises(ValueError, match="readout"):
+        Hourglass(readout="he")
+
+
+def test_train_probe_images_measure_dead_units_and_spread_on_fixed_faces():
+    x, y = _data()
+    probe_x = torch.rand(6, 1, 16, 16, generator=torch.Generator().manual_seed(1))
+    net = _with_random_head(Hourglass(width=4))
+    run = train_heatmaps(
+        net, AdamL2(net.parameters(), lr=1e-2), x, y, 10, batch_size=4, record_every=5,
+        probe_images=probe_x,
+    )  # fmt: skip
+    # The record at step 9 sees the weights after 9 updates: rebuild them and measure by hand.
+    twin = _with_random_head(Hourglass(width=4))
+    train_heatmaps(twin, AdamL2(twin.parameters(), lr=1e-2), x, y, 9, batch_size=4)
+    with torch.no_grad():
+        out = twin(probe_x)  # (6, K, H, W)
+        e0 = twin.enc0(probe_x)  # (6, D, H, W), after the first ReLU
+    assert float(run.output_std[1]) == pytest.approx(float(out.std(dim=0).mean()), rel=1e-5)
+    dead = 1 - float((e0 > 0).any(dim=(0, 2, 3)).float().mean())
+    assert float(run.dead[1, 0]) == pytest.approx(dead)
+    with pytest.raises(ValueError, match="probe_images"):
+        train_heatmaps(net, AdamL2(net.parameters()), x, y, 2, probe_images=torch.rand(2, 1, 8, 8))
