@@ -54,6 +54,7 @@ __all__ = [
     "TinyBert",
     "TinyBertConfig",
     "all_positions_loss",
+    "linear_probe_accuracy",
     "lr_schedule",
     "mask_tokens",
     "masking_outcome",
@@ -632,6 +633,88 @@ def mlm_accuracy(
     return MlmAccuracy(sel, acc[MASKED], acc[RANDOM], acc[KEPT], acc[UNSELECTED], counts)
 
 
+def linear_probe_accuracy(
+    train_features: torch.Tensor,
+    train_labels: torch.Tensor,
+    test_features: torch.Tensor,
+    test_labels: torch.Tensor,
+    *,
+    num_classes: int,
+    ridge: float = 1e-3,
+) -> float:
+    """Fit a linear classifier on frozen features in closed form and return its test accuracy.
+
+    The probe is ridge regression onto one-hot targets: with the features standardised (train
+    mean and std) and a bias column, ``W = (X^T X + ridge * N * I)^{-1} X^T Y`` for the ``(N, C)``
+    one-hot matrix ``Y``, and the predicted class is ``argmax(x W)``. No training loop, no
+    learning rate, no seed: two sets of features are compared by what a linear map can read
+    from them, not by how well an optimiser did.
+
+    Args:
+        train_features: ``(N, D)`` floating features to fit on.
+        train_labels: ``(N,)`` integer classes in ``[0, num_classes)``.
+        test_features: ``(M, D)`` floating features to score.
+        test_labels: ``(M,)`` integer classes in ``[0, num_classes)``.
+        num_classes: ``C``, the number of classes (for words: ``V``).
+        ridge: Penalty on the weights, relative to ``N``; > 0 keeps the solve well posed.
+
+    Returns:
+        The top-1 accuracy on the test set, a float in ``[0, 1]``.
+
+    Raises:
+        ValueError: If a tensor has the wrong rank, the feature widths or the feature and label
+            counts differ, a label lies outside ``[0, num_classes)``, a set is empty, or ``ridge``
+            is not > 0.
+        TypeError: If features are not floating, labels not integer, or ``num_classes`` not an int.
+
+    Convention:
+        scikit-learn's ``RidgeClassifier`` fits targets in {-1, 1} rather than {0, 1}; the argmax
+        is the same up to the bias. The solve runs in float64 on the features' device.
+
+    Example:
+        >>> x = torch.tensor([[0.0], [1.0], [2.0], [3.0]])
+        >>> y = torch.tensor([0, 0, 1, 1])
+        >>> linear_probe_accuracy(x, y, x, y, num_classes=2)
+        1.0
+    """
+    check_tensor(train_features, "train_features", ndim=2, dims="(N, D)", floating=True)
+    check_tensor(test_features, "test_features", ndim=2, dims="(M, D)", floating=True)
+    check_tensor(train_labels, "train_labels", ndim=1, dims="(N,)", integer=True)
+    check_tensor(test_labels, "test_labels", ndim=1, dims="(M,)", integer=True)
+    check_int(num_classes, "num_classes", minimum=2)
+    check_number(ridge, "ridge", low=0, low_inclusive=False)
+    if test_features.shape[1] != train_features.shape[1]:
+        raise ValueError(
+            "test_features must have train_features' width D = "
+            f"{train_features.shape[1]}, got {test_features.shape[1]}"
+        )
+    for x, y, name in (
+        (train_features, train_labels, "train"),
+        (test_features, test_labels, "test"),
+    ):
+        if len(x) != len(y) or len(x) == 0:
+            raise ValueError(
+                f"{name}_features and {name}_labels must have the same non-zero length, "
+                f"got {len(x)} and {len(y)}"
+            )
+        if int(y.min()) < 0 or int(y.max()) >= num_classes:
+            raise ValueError(f"{name}_labels must lie in [0, {num_classes})")
+    x = train_features.detach().double()
+    mean, std = x.mean(0), x.std(0).clamp(min=1e-8)  # (D,), (D,)
+
+    def design(f: torch.Tensor) -> torch.Tensor:  # (N, D) -> (N, D + 1): standardised, bias
+        z = (f.detach().double().to(x.device) - mean) / std
+        return torch.cat([z, torch.ones_like(z[:, :1])], dim=1)
+
+    a = design(train_features)  # (N, D + 1)
+    gram = a.T @ a + ridge * len(a) * torch.eye(a.shape[1], dtype=a.dtype, device=a.device)
+    xty = torch.zeros(num_classes, a.shape[1], dtype=a.dtype, device=a.device)
+    xty.index_add_(0, train_labels.to(a.device), a)  # (C, D + 1): X^T Y without building Y
+    weights = torch.linalg.solve(gram, xty.T)  # (D + 1, C)
+    predicted = (design(test_features) @ weights).argmax(dim=1)  # (M,)
+    return float((predicted == test_labels.to(a.device)).double().mean())
+
+
 @dataclass
 class MlmHistory:
     """What :func:`train_mlm` recorded.
@@ -644,6 +727,8 @@ class MlmHistory:
             selected-only run never computes logits there).
         eval_steps: Steps after which the held-out set was scored.
         evals: The :class:`MlmAccuracy` on the held-out set after each of ``eval_steps``.
+        snapshots: A copy of the model's ``state_dict`` (on the CPU) after each step asked for in
+            ``snapshot_steps``, keyed by step: the model a shorter run would have given.
     """
 
     loss: list[float] = field(default_factory=list)
@@ -651,6 +736,7 @@ class MlmHistory:
     loss_unselected: list[float] = field(default_factory=list)
     eval_steps: list[int] = field(default_factory=list)
     evals: list[MlmAccuracy] = field(default_factory=list)
+    snapshots: dict[int, dict[str, torch.Tensor]] = field(default_factory=dict)
 
 
 def selected_positions_loss(
@@ -720,16 +806,19 @@ def all_positions_loss(
     """
     check_same_shape(masked_ids, "masked_ids", input_ids, "input_ids")
     check_same_shape(labels, "labels", input_ids, "input_ids")
-    ignore = torch.full_like(input_ids, IGNORE_INDEX)
-    ordinary = torch.where(torch.isin(input_ids, special_ids), ignore, input_ids)  # (B, T)
-    logits = model(masked_ids)  # (B, T, V)
-    loss = mlm_loss(logits, ordinary)
-    with torch.no_grad():  # the two parts of the loss, from one log-softmax
-        flat_logits, flat_targets = logits.flatten(0, 1), ordinary.flatten()  # (B*T, V), (B*T,)
-        nll = F.cross_entropy(flat_logits, flat_targets, reduction="none")  # (B*T,)
-        nll = nll.view_as(input_ids)  # (B*T,) -> (B, T), 0 where ignored
-        chosen = labels != IGNORE_INDEX  # (B, T)
-        return loss, nll[chosen].mean(), nll[(ordinary != IGNORE_INDEX) & ~chosen].mean()
+    ordinary = ~torch.isin(input_ids, special_ids)  # (B, T)
+    targets = input_ids[ordinary]  # (B, T) -> (N,)
+    vocab = model.config.vocab_size
+    if targets.numel() and (int(targets.min()) < 0 or int(targets.max()) >= vocab):
+        raise ValueError(f"input_ids must lie in [0, {vocab}) (V of the model)")
+    # Like selected_positions_loss, the output layer runs on the counted positions only.
+    hidden = model.encode(masked_ids)[ordinary]  # (B, T, D) -> (N, D)
+    logits = model.decoder(model.head_transform(hidden))  # (N, V)
+    nll = F.cross_entropy(logits, targets, reduction="none")  # (N,): one log-softmax
+    chosen = (labels != IGNORE_INDEX)[ordinary]  # (B, T) -> (N,)
+    loss = nll.mean()  # = mlm_loss with every ordinary position counted
+    with torch.no_grad():  # the two parts of the loss
+        return loss, nll[chosen].mean(), nll[~chosen].mean()
 
 
 def _score(
@@ -741,11 +830,19 @@ def _score(
         history.evals.append(mlm_accuracy(model, eval_windows, repeats=1, **kw))
 
 
+def _cpu_copy(model: nn.Module) -> dict[str, torch.Tensor]:
+    """A detached copy of ``model.state_dict()`` on the CPU."""
+    return {k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()}
+
+
 def _adamw_with_schedule(
     model: nn.Module, config: MlmConfig
 ) -> tuple[torch.optim.Optimizer, torch.optim.lr_scheduler.LRScheduler]:
     """AdamW on ``model`` and a scheduler that sets its rate to ``config.lr * lr_schedule(step)``."""
-    opt = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+    # fused: one kernel for all parameters (the same update; about 3 ms less per step on a CPU)
+    opt = torch.optim.AdamW(
+        model.parameters(), lr=config.lr, weight_decay=config.weight_decay, fused=True
+    )
     schedule = partial(
         lr_schedule, steps=config.steps, warmup_steps=config.warmup_steps, decay=config.decay
     )
@@ -777,6 +874,7 @@ def train_mlm(
     seed: int = 0,
     eval_windows: torch.Tensor | None = None,
     eval_every: int = 0,
+    snapshot_steps: Iterable[int] = (),
     progress: bool = False,
 ) -> MlmHistory:
     """Pre-train ``model`` with the MLM objective on rows drawn from ``windows``.
@@ -797,13 +895,16 @@ def train_mlm(
         eval_windows: Held-out rows ``(N', T)`` scored with :func:`mlm_accuracy` every
             ``eval_every`` steps and after the last.
         eval_every: Steps between held-out scores; 0 scores only after the last step.
+        snapshot_steps: Steps in ``[0, config.steps]`` after which a copy of the weights is kept
+            in :attr:`MlmHistory.snapshots` (with ``decay=False``, the model of a run that short).
         progress: Show a tqdm bar.
 
     Returns:
         The :class:`MlmHistory`. The model is left in eval mode.
 
     Raises:
-        ValueError: If ``loss_on`` is unknown, ``windows`` is not ``(N, T)`` or a count is < 0.
+        ValueError: If ``loss_on`` is unknown, ``windows`` is not ``(N, T)``, a count is < 0 or a
+            snapshot step lies outside ``[0, config.steps]``.
         TypeError: If ``windows`` is not an integer tensor or a count not an int.
         companion.core.training.NonFiniteLossError: If the loss becomes NaN or infinite.
     """
@@ -812,6 +913,13 @@ def train_mlm(
     check_tensor(windows, "windows", ndim=2, dims="(N, T)", integer=True)
     check_int(seed, "seed", minimum=0)
     check_int(eval_every, "eval_every", minimum=0)
+    if isinstance(snapshot_steps, (str, bytes)) or not isinstance(snapshot_steps, Iterable):
+        raise TypeError(f"snapshot_steps must be a sequence of ints, got {snapshot_steps!r}")
+    snap = set(snapshot_steps)
+    for s in snap:
+        check_int(s, "snapshot_steps", minimum=0)
+        if s > config.steps:
+            raise ValueError(f"snapshot_steps must lie in [0, {config.steps}], got {s}")
     special, device = tuple(special_token_ids), resolve_device(None, model)
     windows = windows.to(device)
     special_ids = torch.tensor(sorted(set(special) | {mask_token_id}), device=device)
@@ -824,6 +932,8 @@ def train_mlm(
     for step in tqdm(range(config.steps), desc=f"loss on {loss_on}", disable=not progress):
         if eval_every and step % eval_every == 0:
             score(step)
+        if step in snap:
+            history.snapshots[step] = _cpu_copy(model)
         ids, masked, labels = _corrupted_batch(
             windows, config, g, vocab_size=model.config.vocab_size,
             mask_token_id=mask_token_id, special_token_ids=special,
@@ -842,5 +952,7 @@ def train_mlm(
         opt.step()
         sched.step()
     score(config.steps)
+    if config.steps in snap:
+        history.snapshots[config.steps] = _cpu_copy(model)
     model.eval()
     return history

@@ -29,6 +29,7 @@ from companion.mlm import (
     TinyBert,
     TinyBertConfig,
     all_positions_loss,
+    linear_probe_accuracy,
     lr_schedule,
     mask_tokens,
     masking_outcome,
@@ -653,3 +654,83 @@ def test_accuracy_is_scored_in_eval_mode_and_the_mode_is_restored():
     acc = mlm_accuracy(model, windows, mask_token_id=MASK, special_token_ids=SPECIAL)
     assert acc.unselected == 1.0
     assert model.training
+
+
+# ---------------------------------------------------------------------------- snapshots, probe
+def test_snapshot_after_k_steps_is_the_model_of_a_k_step_run():
+    # Constant rate after the same warm-up: the long run's weights after 3 steps are exactly
+    # those of a 3-step run (same seed, same batches), and the last snapshot is the final model.
+    kw = {"mask_token_id": MASK, "special_token_ids": SPECIAL, "seed": 0}
+    long_cfg = MlmConfig(steps=6, batch_size=8, lr=1e-2, warmup=2 / 6, decay=False)
+    short_cfg = MlmConfig(steps=3, batch_size=8, lr=1e-2, warmup=2 / 3, decay=False)
+    long_model, short_model = small_model(10), small_model(10)
+    h = train_mlm(long_model, toy_windows(), config=long_cfg, snapshot_steps=(0, 3, 6), **kw)
+    train_mlm(short_model, toy_windows(), config=short_cfg, **kw)
+    assert sorted(h.snapshots) == [0, 3, 6]
+    for name, value in short_model.state_dict().items():
+        torch.testing.assert_close(h.snapshots[3][name], value)
+        torch.testing.assert_close(h.snapshots[0][name], small_model(10).state_dict()[name])
+        torch.testing.assert_close(h.snapshots[6][name], long_model.state_dict()[name])
+    assert not torch.equal(
+        h.snapshots[3]["token_embedding.weight"], h.snapshots[6]["token_embedding.weight"]
+    )
+    h.snapshots[3]["token_embedding.weight"].zero_()  # a copy: the model is untouched
+    assert long_model.token_embedding.weight.abs().sum() > 0
+
+
+def test_snapshot_steps_bad_input():
+    kw = {"mask_token_id": MASK, "special_token_ids": SPECIAL, "config": MlmConfig(steps=2)}
+    with pytest.raises(ValueError, match="snapshot_steps"):
+        train_mlm(small_model(10), toy_windows(), snapshot_steps=(3,), **kw)
+    with pytest.raises(ValueError, match="snapshot_steps"):
+        train_mlm(small_model(10), toy_windows(), snapshot_steps=(-1,), **kw)
+    with pytest.raises(TypeError, match="snapshot_steps"):
+        train_mlm(small_model(10), toy_windows(), snapshot_steps=2, **kw)
+
+
+def test_linear_probe_is_least_squares_onto_one_hot_targets():
+    # Oracle: the ridge solution written with the explicit one-hot matrix and lstsq on the
+    # augmented system [A; sqrt(ridge N) I] W = [Y; 0].
+    g = torch.Generator().manual_seed(0)
+    x, y = torch.randn(200, 5, generator=g) * 3 + 1, torch.randint(0, 4, (200,), generator=g)
+    xt, yt = torch.randn(50, 5, generator=g) * 3 + 2, torch.randint(0, 4, (50,), generator=g)
+    ridge = 0.05
+    mean, std = x.double().mean(0), x.double().std(0)
+
+    def design(f):
+        return torch.cat([(f.double() - mean) / std, torch.ones(len(f), 1, dtype=torch.float64)], 1)
+
+    a = design(x)
+    penalty = (ridge * len(a)) ** 0.5 * torch.eye(6, dtype=torch.float64)
+    lhs = torch.cat([a, penalty])
+    rhs = torch.cat([F.one_hot(y, 4).double(), torch.zeros(6, 4, dtype=torch.float64)])
+    w = torch.linalg.lstsq(lhs, rhs).solution  # (D + 1, C)
+    expected = float(((design(xt) @ w).argmax(1) == yt).double().mean())
+    assert linear_probe_accuracy(x, y, xt, yt, num_classes=4, ridge=ridge) == expected
+    assert 0 < expected < 1
+
+
+def test_linear_probe_reads_a_linear_code_and_not_a_shuffled_one():
+    # Forty classes, each a direction of a 48-D space: read perfectly; the same features with
+    # the labels shuffled give about chance (1 / 40).
+    g = torch.Generator().manual_seed(1)
+    y = torch.randint(0, 40, (2000,), generator=g)
+    x = 4 * F.one_hot(y, 48).float() + 0.3 * torch.randn(2000, 48, generator=g)  # (N, 48)
+    assert linear_probe_accuracy(x[:1500], y[:1500], x[1500:], y[1500:], num_classes=40) == 1.0
+    shuffled = y[torch.randperm(2000, generator=g)]
+    acc = linear_probe_accuracy(x[:1500], shuffled[:1500], x[1500:], y[1500:], num_classes=40)
+    assert acc < 0.15, acc
+
+
+def test_linear_probe_bad_input():
+    x, y = torch.randn(4, 2), torch.tensor([0, 1, 0, 1])
+    with pytest.raises(ValueError, match="train_labels"):
+        linear_probe_accuracy(x, torch.tensor([0, 1, 0, 2]), x, y, num_classes=2)
+    with pytest.raises(ValueError, match="test_features"):
+        linear_probe_accuracy(x, y, torch.randn(4, 3), y, num_classes=2)
+    with pytest.raises(ValueError, match="train_features and train_labels"):
+        linear_probe_accuracy(x, y[:3], x, y, num_classes=2)
+    with pytest.raises(ValueError, match="ridge"):
+        linear_probe_accuracy(x, y, x, y, num_classes=2, ridge=0.0)
+    with pytest.raises(TypeError, match="train_labels"):
+        linear_probe_accuracy(x, y.float(), x, y, num_classes=2)

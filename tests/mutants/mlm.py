@@ -5,8 +5,8 @@ TESTS = ["tests/test_mlm.py"]
 MUTANTS = [
     (
         "all-positions loss trains on the selected positions only",
-        "    loss = mlm_loss(logits, ordinary)\n",
-        "    loss = mlm_loss(logits, labels)\n",
+        "    loss = nll.mean()  # = mlm_loss with every ordinary position counted\n",
+        "    loss = nll[chosen].mean()\n",
     ),
     (
         "train_mlm(loss_on='all') trains on the selected positions only (the issue's breakage)",
@@ -16,13 +16,13 @@ MUTANTS = [
     ),
     (
         "the all-positions loss also skips the [MASK] positions (targets read from the corrupted ids)",
-        "ordinary = torch.where(torch.isin(input_ids, special_ids), ignore, input_ids)  # (B, T)",
-        "ordinary = torch.where(torch.isin(masked_ids, special_ids), ignore, input_ids)  # (B, T)",
+        "ordinary = ~torch.isin(input_ids, special_ids)  # (B, T)",
+        "ordinary = ~torch.isin(masked_ids, special_ids)  # (B, T)",
     ),
     (
-        "the unselected part of the all-positions loss averages in the special positions",
-        "nll[(ordinary != IGNORE_INDEX) & ~chosen].mean()",
-        "nll[~chosen].mean()",
+        "the unselected part of the all-positions loss averages in the selected positions",
+        "return loss, nll[chosen].mean(), nll[~chosen].mean()",
+        "return loss, nll[chosen].mean(), nll.mean()",
     ),
     (
         "masking fractions swapped: 10% [MASK], 80% random",
@@ -107,5 +107,25 @@ MUTANTS = [
         "TinyBert's initial weights ignore its seed",
         "with seeded(seed):  # the initial weights depend on `seed` only",
         "with seeded(0):  # the initial weights depend on `seed` only",
+    ),
+    (
+        "a snapshot is taken one step late (after the update of its step)",
+        "        if step in snap:\n            history.snapshots[step] = _cpu_copy(model)\n",
+        "        if step - 1 in snap:\n            history.snapshots[step - 1] = _cpu_copy(model)\n",
+    ),
+    (
+        "a snapshot shares storage with the model (it changes as training goes on)",
+        'return {k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()}',
+        "return dict(model.state_dict())",
+    ),
+    (
+        "the linear probe has no bias column",
+        "return torch.cat([z, torch.ones_like(z[:, :1])], dim=1)",
+        "return torch.cat([z, torch.zeros_like(z[:, :1])], dim=1)",
+    ),
+    (
+        "the linear probe standardises the test features with their own statistics",
+        "z = (f.detach().double().to(x.device) - mean) / std",
+        "z = (f.detach().double() - f.detach().double().mean(0)) / std",
     ),
 ]
