@@ -47,6 +47,7 @@ __all__ = [
     "HeatmapHistory",
     "Hourglass",
     "LayerProbe",
+    "StackedHistory",
     "WeightDecayConfig",
     "best_constant_loss",
     "heatmap_loss",
@@ -724,6 +725,21 @@ def train_heatmaps(
     return probe.history(loss, const.cpu(), penalty)
 
 
+@dataclass(frozen=True)
+class StackedHistory:
+    """What :func:`train_stacked` recorded.
+
+    Attributes:
+        loss: ``(S, M)`` per-pixel training loss of every step's batch for each of the M
+            networks, before that step's update.
+        constant_loss: ``(S,)`` the best constant prediction's loss on the same batches
+            (:func:`best_constant_loss`), the same for every network.
+    """
+
+    loss: torch.Tensor
+    constant_loss: torch.Tensor
+
+
 def _per_model(value: float | Iterable[float], name: str, m: int, **bounds: float) -> torch.Tensor:
     """A hyperparameter given once or per model, as a float64 ``(M,)`` tensor, checked."""
     values = [value] * m if isinstance(value, (int, float)) else list(value)
@@ -750,7 +766,7 @@ def train_stacked(
     seed: int = 0,
     progress: bool = False,
     desc: str = "steps",
-) -> torch.Tensor:
+) -> StackedHistory:
     """Train M networks of one architecture side by side, each with its own Adam settings.
 
     The M networks see the same batches (drawn as in :func:`train_heatmaps` with the same ``seed``)
@@ -779,8 +795,8 @@ def train_stacked(
         desc: The bar's label.
 
     Returns:
-        ``(S, M)`` per-pixel training loss of every step's batch for every network, before the
-        step's update.
+        A :class:`StackedHistory`: every network's per-pixel loss at every step and the best
+        constant prediction's loss on the same batches.
 
     Raises:
         ValueError: If the data do not match, a count is < 1, a hyperparameter is out of range or
@@ -792,7 +808,7 @@ def train_stacked(
     Example:
         >>> nets = [Hourglass(width=4, seed=s) for s in (0, 1)]
         >>> x, y = torch.rand(6, 1, 16, 16), torch.rand(6, 5, 16, 16)
-        >>> train_stacked(nets, x, y, 3, lr=1e-3, weight_decay=[0.0, 1e-2]).shape
+        >>> train_stacked(nets, x, y, 3, lr=1e-3, weight_decay=[0.0, 1e-2]).loss.shape
         torch.Size([3, 2])
     """
     _check_training_args(
@@ -833,9 +849,9 @@ def train_stacked(
         view = (m,) + (1,) * (p.ndim - 1)
         cast = {"dtype": p.dtype, "device": p.device}
         hyper[name] = (
-            lrs.to(**cast).view(view),
-            (decays * (1 - is_w)).to(**cast).view(view),
-            (decays * is_w).to(**cast).view(view),
+            lrs.to(**cast).view(view),  # (M,) -> (M, 1, ..., 1)
+            (decays * (1 - is_w)).to(**cast).view(view),  # (M,) -> (M, 1, ..., 1)
+            (decays * is_w).to(**cast).view(view),  # (M,) -> (M, 1, ..., 1)
         )
     state = {n: {"step": 0, "exp_avg": torch.zeros_like(p), "exp_avg_sq": torch.zeros_like(p)}
              for n, p in params.items()}  # fmt: skip
@@ -860,7 +876,9 @@ def train_stacked(
         for i, net in enumerate(nets):
             for name, p in net.named_parameters():
                 p.copy_(params[name][i])
-    return losses
+    chunks = index.split(100)  # the best constant of every batch, 100 steps at a time
+    const = torch.cat([best_constant_loss(heatmaps[i]) for i in chunks])  # (S, B, K, H, W) -> (S,)
+    return StackedHistory(loss=losses, constant_loss=const.cpu())
 
 
 @torch.no_grad()

@@ -563,16 +563,18 @@ def test_stacked_runs_are_the_separate_runs():
            (3e-3, 0.1, False, "sum")]  # fmt: skip
     stacked = [_with_random_head(Hourglass(width=4, seed=i), i).double() for i in range(4)]
     alone = [_with_random_head(Hourglass(width=4, seed=i), i).double() for i in range(4)]
-    loss = train_stacked(
+    record = train_stacked(
         stacked, x, y, 6, batch_size=4, seed=2,
         lr=[c[0] for c in cfg], weight_decay=[c[1] for c in cfg],
         decoupled=[c[2] for c in cfg], reduction=[c[3] for c in cfg],
     )  # fmt: skip
+    loss = record.loss
     assert loss.shape == (6, 4)
     for i, (lr, decay, decoupled, reduction) in enumerate(cfg):
         opt = (AdamW if decoupled else AdamL2)(alone[i].parameters(), lr=lr, weight_decay=decay)
         run = train_heatmaps(alone[i], opt, x, y, 6, batch_size=4, seed=2, reduction=reduction)
         torch.testing.assert_close(loss[:, i], run.loss, rtol=1e-6, atol=0)
+        torch.testing.assert_close(record.constant_loss, run.constant_loss)
         _assert_same_params(stacked[i], alone[i], rtol=1e-10, atol=1e-12)
 
 
@@ -581,8 +583,8 @@ def test_stacked_one_setting_for_all_and_inputs_untouched():
     x0 = x.clone()
     a = [Hourglass(width=4, seed=i) for i in range(2)]
     b = [Hourglass(width=4, seed=i) for i in range(2)]
-    la = train_stacked(a, x, y, 3, lr=1e-3, weight_decay=0.1, batch_size=4)
-    lb = train_stacked(b, x, y, 3, lr=[1e-3, 1e-3], weight_decay=[0.1, 0.1], batch_size=4)
+    la = train_stacked(a, x, y, 3, lr=1e-3, weight_decay=0.1, batch_size=4).loss
+    lb = train_stacked(b, x, y, 3, lr=[1e-3, 1e-3], weight_decay=[0.1, 0.1], batch_size=4).loss
     assert torch.equal(la, lb) and torch.equal(x, x0)
     assert not torch.equal(a[0].mid[0].weight, Hourglass(width=4, seed=0).mid[0].weight)
 
