@@ -49,7 +49,16 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm.auto import tqdm
 
-from companion.core.checks import check_int, check_number, check_tensor
+from companion.core.checks import (
+    check_bool,
+    check_choice,
+    check_finite,
+    check_ids,
+    check_int,
+    check_number,
+    check_same_batch,
+    check_tensor,
+)
 from companion.core.device import resolve_device, seeded
 from companion.core.text import WordTokenizer
 from companion.core.training import EpochSampler, check_finite_loss
@@ -81,6 +90,31 @@ HEADS: tuple[str, ...] = (
     "linear-pearson",
 )
 _SOFTMAX_HEADS = frozenset({"softmax-kl", "softmax-ce", "softmax-pearson"})
+
+
+def _check_sequence(value: object, name: str) -> list:
+    """A list or tuple (not a single string, not None), as a list."""
+    if not isinstance(value, Sequence) or isinstance(value, str):
+        raise TypeError(f"{name} must be a sequence (a list or tuple), got {type(value).__name__}")
+    return list(value)
+
+
+def _check_heads(heads: object, name: str = "heads") -> list[str]:
+    heads = _check_sequence(heads, name)
+    for i, h in enumerate(heads):
+        check_choice(h, f"{name}[{i}]", HEADS)
+    return heads
+
+
+def _check_gold(gold: torch.Tensor, name: str = "gold") -> None:
+    """``(B,)`` floating, finite, on the scale ``[0, NUM_CLASSES − 1]``."""
+    check_tensor(gold, name, ndim=1, dims="(B,)", floating=True)
+    check_finite(gold, name)
+    if len(gold) and (float(gold.min()) < 0 or float(gold.max()) > NUM_CLASSES - 1):
+        raise ValueError(
+            f"{name} must hold scores in [0, {NUM_CLASSES - 1}], "
+            f"got {float(gold.min())}..{float(gold.max())}"
+        )
 
 
 @dataclass(frozen=True)
@@ -190,8 +224,8 @@ def expected_score(probs: torch.Tensor) -> torch.Tensor:
 
     Raises:
         TypeError: If ``probs`` is not a floating tensor.
-        ValueError: If ``probs`` is not 2-D with ``C >= 2``, or a row is not a distribution (for
-            example logits passed by mistake).
+        ValueError: If ``probs`` is not 2-D with ``C >= 2``, holds a NaN or infinite value, or a
+            row is not a distribution (for example logits passed by mistake).
 
     Example:
         >>> p = sparse_target_distribution(torch.tensor([0.0, 2.33, 4.5]))
@@ -201,6 +235,7 @@ def expected_score(probs: torch.Tensor) -> torch.Tensor:
     check_tensor(probs, "probs", ndim=2, dims="(B, C)", floating=True)
     if probs.shape[1] < 2:
         raise ValueError(f"probs must have C >= 2 classes, got shape {tuple(probs.shape)}")
+    check_finite(probs, "probs")
     if bool((probs < -1e-6).any()) or bool(((probs.sum(dim=1) - 1).abs() > 1e-3).any()):
         raise ValueError(
             "probs must hold probabilities (rows >= 0 that sum to 1); apply softmax to logits first"
@@ -230,6 +265,8 @@ def _check_score_pair(pred: torch.Tensor, other: torch.Tensor, other_name: str) 
             f"pred and {other_name} must be of the same length >= 2, got {tuple(pred.shape)} "
             f"and {tuple(other.shape)}"
         )
+    check_finite(pred, "pred")
+    check_finite(other, other_name)
 
 
 def _check_not_constant(x: torch.Tensor, name: str) -> None:
@@ -305,7 +342,9 @@ def encode_texts(tokenizer: WordTokenizer, texts: Sequence[str], seq_len: int) -
         An int64 tensor ``(N, T)``.
 
     Raises:
-        TypeError: If ``tokenizer`` is not a ``WordTokenizer`` or ``seq_len`` not an int.
+        TypeError: If ``tokenizer`` is not a ``WordTokenizer``, ``texts`` is not a sequence of
+            strings (a single string is refused: it would be read character by character), or
+            ``seq_len`` not an int.
         ValueError: If ``seq_len < 1`` or ``texts`` is empty.
 
     Example:
@@ -318,8 +357,12 @@ def encode_texts(tokenizer: WordTokenizer, texts: Sequence[str], seq_len: int) -
     if not isinstance(tokenizer, WordTokenizer):
         raise TypeError(f"tokenizer must be a WordTokenizer, got {type(tokenizer).__name__}")
     check_int(seq_len, "seq_len", minimum=1)
+    texts = _check_sequence(texts, "texts")
     if len(texts) == 0:
         raise ValueError("texts must not be empty")
+    for i, text in enumerate(texts):
+        if not isinstance(text, str):
+            raise TypeError(f"texts[{i}] must be a str, got {type(text).__name__}")
     out = torch.full((len(texts), seq_len), tokenizer.pad_id, dtype=torch.int64)
     for i, text in enumerate(texts):  # string work: one step per sentence
         ids = tokenizer.encode(text)[:seq_len]
@@ -352,10 +395,10 @@ class PairEnsemble(nn.Module):
         config: Widths (``embed_dim``, ``proj_dim``, ``hidden``).
 
     Raises:
-        TypeError: If ``config`` is not a :class:`StsConfig` or a size/seed is not an int.
+        TypeError: If ``config`` is not a :class:`StsConfig`, ``heads`` or ``seeds`` is not a
+            sequence, a head is not a str, or a size/seed is not an int.
         ValueError: If a head is unknown, ``heads`` and ``seeds`` differ in length or are empty,
-            or ``pad_id`` is outside ``[0, V)``; in ``forward``, if the id matrices are not
-            ``(B, T)`` integer tensors of one batch size.
+            a seed is negative, or ``pad_id`` is outside ``[0, V)``.
 
     Example:
         >>> net = PairEnsemble(20, ["linear-mse", "softmax-kl"], [0, 0], pad_id=0)
@@ -376,20 +419,18 @@ class PairEnsemble(nn.Module):
         check_int(vocab_size, "vocab_size", minimum=2)
         if not isinstance(config, StsConfig):
             raise TypeError(f"config must be a StsConfig, got {type(config).__name__}")
-        heads, seeds = list(heads), list(seeds)
+        heads, seeds = _check_heads(heads), _check_sequence(seeds, "seeds")
         if not heads or len(heads) != len(seeds):
             raise ValueError(
                 f"heads and seeds must be non-empty and of equal length, got {len(heads)} "
                 f"and {len(seeds)}"
             )
-        for h in heads:
-            if h not in HEADS:
-                raise ValueError(f"heads must be names from {HEADS}, got {h!r}")
         check_int(pad_id, "pad_id", minimum=0)
         if pad_id >= vocab_size:
             raise ValueError(f"pad_id must be < vocab_size={vocab_size}, got {pad_id}")
         self.heads = tuple(heads)
-        self.seeds = tuple(check_int(s, "seeds", minimum=0) for s in seeds)
+        self.seeds = tuple(check_int(s, f"seeds[{i}]", minimum=0) for i, s in enumerate(seeds))
+        self.vocab_size = vocab_size
         self.pad_id = pad_id
         self.config = config
         parts: dict[str, list[torch.Tensor]] = {
@@ -423,8 +464,28 @@ class PairEnsemble(nn.Module):
         """``M``."""
         return len(self.heads)
 
+    def _check_ids(self, ids: torch.Tensor, name: str) -> None:
+        check_tensor(ids, name, ndim=2, dims="(B, T)", integer=True)
+        if ids.shape[1] == 0:
+            raise ValueError(f"{name} must hold at least one token per sentence, got shape (B, 0)")
+        check_ids(ids, name, self.vocab_size)
+
+    def _check_pair_ids(self, ids1: torch.Tensor, ids2: torch.Tensor) -> None:
+        self._check_ids(ids1, "ids1")
+        self._check_ids(ids2, "ids2")
+        check_same_batch(ids1=ids1, ids2=ids2)
+
     def sentence_vectors(self, ids: torch.Tensor) -> torch.Tensor:
-        """``(B, T)`` ids → ``(M, B, D)`` max-pooled ReLU projections, one row per model."""
+        """``(B, T)`` ids → ``(M, B, D)`` max-pooled ReLU projections, one row per model.
+
+        Raises:
+            TypeError: If ``ids`` is not a tensor of a signed integer dtype.
+            ValueError: If ``ids`` is not 2-D with ``T >= 1`` or an id is outside ``[0, V)``.
+        """
+        self._check_ids(ids, "ids")
+        return self._sentence_vectors(ids)
+
+    def _sentence_vectors(self, ids: torch.Tensor) -> torch.Tensor:
         proj = torch.einsum("mve,med->mvd", self.emb, self.wp)  # (M, V, E) @ (M, E, D) -> (M, V, D)
         table = torch.relu(proj + self.bp[:, None])  # every word's projected features
         table = table * self.keep[:, None]  # [PAD] rows are 0: never above a real token's ReLU
@@ -446,14 +507,21 @@ class PairEnsemble(nn.Module):
         return table.reshape(m * v * d)[flat]  # (M, V, D) -> (M*V*D,), then (M, B, D)
 
     def forward(self, ids1: torch.Tensor, ids2: torch.Tensor) -> torch.Tensor:
-        """Map two ``(B, T)`` id matrices to ``(M, B, 6)`` raw outputs."""
-        check_tensor(ids1, "ids1", ndim=2, dims="(B, T)", integer=True)
-        check_tensor(ids2, "ids2", ndim=2, dims="(B, T)", integer=True)
-        if len(ids1) != len(ids2):
-            raise ValueError(
-                f"ids1 and ids2 must hold the same number of pairs, got {len(ids1)} and {len(ids2)}"
-            )
-        h1, h2 = self.sentence_vectors(ids1), self.sentence_vectors(ids2)
+        """Map two id matrices ``(B, T1)`` and ``(B, T2)`` to ``(M, B, 6)`` raw outputs.
+
+        Each sentence is pooled on its own, so the two matrices may be padded to different
+        lengths.
+
+        Raises:
+            TypeError: If an id matrix is not a tensor of a signed integer dtype.
+            ValueError: If an id matrix is not 2-D with ``T >= 1``, an id is outside ``[0, V)``,
+                or the batch sizes differ.
+        """
+        self._check_pair_ids(ids1, ids2)
+        return self._outputs(ids1, ids2)
+
+    def _outputs(self, ids1: torch.Tensor, ids2: torch.Tensor) -> torch.Tensor:
+        h1, h2 = self._sentence_vectors(ids1), self._sentence_vectors(ids2)
         feats = torch.cat(((h1 - h2).abs(), h1 * h2), dim=-1)  # (M, B, 2D)
         hidden = torch.tanh(torch.baddbmm(self.b1[:, None], feats, self.w1))  # (M, B, H)
         return torch.baddbmm(self.b2[:, None], hidden, self.w2)  # (M, B, C)
@@ -462,8 +530,24 @@ class PairEnsemble(nn.Module):
         """``(M, B, 6)`` outputs → ``(M, B)`` scores, each model its own head's way.
 
         Linear heads: output 0. ``softmax-kl`` and ``softmax-pearson``: ``rᵀ softmax``.
-        ``softmax-ce``: the most probable class (a classifier's answer).
+        ``softmax-ce``: the most probable class (a classifier's answer). Pure math: a NaN in a
+        model's outputs propagates to its scores, as through torch's ``softmax``.
+
+        Raises:
+            TypeError: If ``outputs`` is not a floating tensor.
+            ValueError: If ``outputs`` is not ``(M, B, 6)`` with this ensemble's ``M``.
         """
+        check_tensor(
+            outputs,
+            "outputs",
+            ndim=3,
+            dims="(M, B, C)",
+            floating=True,
+            size={0: self.num_models, -1: NUM_CLASSES},
+        )
+        return self._readout(outputs)
+
+    def _readout(self, outputs: torch.Tensor) -> torch.Tensor:
         linear = outputs[..., 0]
         mean = _expected(torch.softmax(outputs, dim=-1))
         argmax = outputs.argmax(dim=-1).to(outputs.dtype)
@@ -472,12 +556,19 @@ class PairEnsemble(nn.Module):
         return torch.where(self.softmax_mask[:, None], soft, linear)
 
     def predict(self, ids1: torch.Tensor, ids2: torch.Tensor, chunk: int = 1024) -> torch.Tensor:
-        """``(M, B)`` scores without gradients, in chunks of ``chunk`` pairs."""
+        """``(M, B)`` scores without gradients, in chunks of ``chunk`` pairs.
+
+        Raises:
+            TypeError: As :meth:`forward`, or if ``chunk`` is not an int.
+            ValueError: As :meth:`forward`, or if ``chunk < 1``.
+        """
+        self._check_pair_ids(ids1, ids2)
+        check_int(chunk, "chunk", minimum=1)
         with torch.no_grad():
             return torch.cat(
                 [
-                    self.readout(self(ids1[i : i + chunk], ids2[i : i + chunk]))
-                    for i in range(0, len(ids1), chunk)
+                    self._readout(self._outputs(ids1[i : i + chunk], ids2[i : i + chunk]))
+                    for i in range(0, max(len(ids1), 1), chunk)  # an empty batch: one empty chunk
                 ],
                 dim=1,
             )
@@ -489,8 +580,8 @@ def head_losses(
     """The training loss of each model on one batch, each with its own head's loss.
 
     Args:
-        outputs: ``(M, B, 6)`` raw outputs of :class:`PairEnsemble`.
-        gold: ``(B,)`` gold scores in ``[0, 5]``.
+        outputs: ``(M, B, 6)`` raw outputs of :class:`PairEnsemble`, ``M, B >= 1``.
+        gold: ``(B,)`` gold scores in ``[0, 5]``, finite; converted to ``outputs``' dtype.
         heads: ``M`` head names.
         skip_constant: What a Pearson head does on a batch where its predictions (or the gold
             scores) are constant, so that the correlation is undefined: ``False`` raises
@@ -499,12 +590,17 @@ def head_losses(
 
     Returns:
         ``(M,)`` losses: MSE, KL(target ‖ p̂) (mean over the batch), cross-entropy to
-        ``round(gold)``, or negative Pearson, per head.
+        ``round(gold)``, or negative Pearson, per head. Pure math in ``outputs``: a NaN or
+        infinite output propagates into its model's loss (:func:`train_heads` then stops with
+        :class:`~companion.core.training.NonFiniteLossError`).
 
     Raises:
-        TypeError: If ``skip_constant`` is not a bool.
-        ValueError: If ``heads`` does not have ``M`` entries or names an unknown head, or a
-            Pearson head meets a constant batch and ``skip_constant`` is false.
+        TypeError: If ``outputs`` or ``gold`` is not a floating tensor, ``heads`` is not a
+            sequence of str, or ``skip_constant`` is not a bool.
+        ValueError: If ``outputs`` is not ``(M, B, 6)`` with ``M, B >= 1``, ``gold`` is not
+            ``(B,)`` finite scores in ``[0, 5]``, ``heads`` does not have ``M`` entries or names
+            an unknown head, or a Pearson head meets a constant batch and ``skip_constant`` is
+            false.
 
     Example:
         >>> out = torch.zeros(2, 4, 6)
@@ -513,24 +609,33 @@ def head_losses(
         >>> head_losses(out[:1], torch.rand(4), ["linear-pearson"], skip_constant=True)
         tensor([0.])
     """
-    return _losses_and_skips(outputs, gold, heads, skip_constant)[0]
+    check_tensor(
+        outputs, "outputs", ndim=3, dims="(M, B, C)", floating=True, size={-1: NUM_CLASSES}
+    )
+    if outputs.shape[0] == 0 or outputs.shape[1] == 0:
+        raise ValueError(
+            f"outputs must hold at least one model and one pair, got shape {tuple(outputs.shape)}"
+        )
+    _check_gold(gold)
+    if len(gold) != outputs.shape[1]:
+        raise ValueError(
+            f"gold must have one score per pair of outputs (B={outputs.shape[1]}), "
+            f"got shape {tuple(gold.shape)}"
+        )
+    heads = _check_heads(heads)
+    if len(heads) != outputs.shape[0]:
+        raise ValueError(
+            f"heads must have one entry per model of outputs (M={outputs.shape[0]}), "
+            f"got {len(heads)}"
+        )
+    check_bool(skip_constant, "skip_constant")
+    return _losses_and_skips(outputs, gold.to(outputs.dtype), heads, skip_constant)[0]
 
 
 def _losses_and_skips(
     outputs: torch.Tensor, gold: torch.Tensor, heads: Sequence[str], skip_constant: bool
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """:func:`head_losses`, plus a ``(M,)`` bool mask of the models that skipped the batch."""
-    check_tensor(
-        outputs, "outputs", ndim=3, dims="(M, B, C)", floating=True, size={-1: NUM_CLASSES}
-    )
-    check_tensor(gold, "gold", ndim=1, dims="(B,)", floating=True)
-    if not isinstance(skip_constant, bool):
-        raise TypeError(f"skip_constant must be a bool, got {type(skip_constant).__name__}")
-    if len(heads) != outputs.shape[0]:
-        raise ValueError(f"heads must have M={outputs.shape[0]} entries, got {len(heads)}")
-    for h in heads:
-        if h not in HEADS:
-            raise ValueError(f"heads must be names from {HEADS}, got {h!r}")
+    """:func:`head_losses` on checked inputs, plus a ``(M,)`` bool mask of skipping models."""
     losses = outputs.new_zeros(outputs.shape[0])
     skipped = torch.zeros(outputs.shape[0], dtype=torch.bool, device=outputs.device)
     for head in dict.fromkeys(heads):  # one vectorised step per kind of head (at most five)
@@ -608,9 +713,10 @@ def train_heads(
 
     Args:
         model: The :class:`PairEnsemble`; moved to ``device``.
-        ids1: ``(N, T)`` ids of the first sentences.
-        ids2: ``(N, T)`` ids of the second sentences.
-        gold: ``(N,)`` gold scores in ``[0, 5]``.
+        ids1: ``(N, T1)`` ids of the first sentences, in ``[0, V)``.
+        ids2: ``(N, T2)`` ids of the second sentences, in ``[0, V)``.
+        gold: ``(N,)`` gold scores in ``[0, 5]``, finite, ``N >= 2``; converted to the model's
+            dtype.
         config: ``epochs``, ``batch_size`` and ``lr``.
         seed: Seed of the batch order.
         device: Where to train; defaults to the model's device.
@@ -624,28 +730,31 @@ def train_heads(
         An :class:`StsHistory`.
 
     Raises:
-        TypeError: If ``model`` is not a :class:`PairEnsemble` or ``config`` not a
-            :class:`StsConfig`.
-        ValueError: If the inputs' lengths differ, ``on_constant`` is unknown, or a Pearson head
-            meets a constant batch with ``on_constant="raise"`` (the message names the step).
+        TypeError: If ``model`` is not a :class:`PairEnsemble`, ``config`` not a
+            :class:`StsConfig`, an id matrix not a signed integer tensor, ``gold`` not a floating
+            tensor, ``seed`` not an int, ``progress`` not a bool or ``on_constant`` not a str.
+        ValueError: If an id is outside the model's vocabulary, the inputs' lengths differ,
+            ``N < 2``, a gold score is not finite or outside ``[0, 5]``, ``on_constant`` is
+            unknown, ``device`` names no device, or a Pearson head meets a constant batch with
+            ``on_constant="raise"`` (the message names the step).
         companion.core.training.NonFiniteLossError: If the loss becomes NaN or infinite.
     """
     if not isinstance(model, PairEnsemble):
         raise TypeError(f"model must be a PairEnsemble, got {type(model).__name__}")
     if not isinstance(config, StsConfig):
         raise TypeError(f"config must be a StsConfig, got {type(config).__name__}")
-    check_tensor(gold, "gold", ndim=1, dims="(N,)", floating=True)
-    if not len(ids1) == len(ids2) == len(gold):
-        raise ValueError(
-            f"ids1, ids2 and gold must have the same length, got {len(ids1)}, {len(ids2)}, "
-            f"{len(gold)}"
-        )
+    model._check_pair_ids(ids1, ids2)
+    _check_gold(gold)
+    check_same_batch(ids1=ids1, ids2=ids2, gold=gold)
+    if len(gold) < 2:
+        raise ValueError(f"gold must hold at least 2 pairs (one batch), got {len(gold)}")
     check_int(seed, "seed", minimum=0)
-    if on_constant not in ("raise", "skip"):
-        raise ValueError(f"on_constant must be 'raise' or 'skip', got {on_constant!r}")
+    check_bool(progress, "progress")
+    check_choice(on_constant, "on_constant", ("raise", "skip"))
     device = resolve_device(device, model)
     model.to(device)
-    ids1, ids2, gold = ids1.to(device), ids2.to(device), gold.to(device)
+    ids1, ids2 = ids1.to(device), ids2.to(device)
+    gold = gold.to(device, model.w2.dtype)
     optimizer = torch.optim.Adam(model.parameters(), lr=config.lr)
     sampler = EpochSampler(len(gold), seed)
     history = StsHistory(model.heads)
@@ -660,8 +769,11 @@ def train_heads(
             if len(idx) < 2:
                 continue
             try:
-                losses, skip = _losses_and_skips(
-                    model(ids1[idx], ids2[idx]), gold[idx], model.heads, on_constant == "skip"
+                losses, skip = _losses_and_skips(  # inputs checked above, once
+                    model._outputs(ids1[idx], ids2[idx]),
+                    gold[idx],
+                    model.heads,
+                    on_constant == "skip",
                 )
             except ValueError as err:
                 raise ValueError(f"step {history.steps}: {err}") from err
@@ -713,7 +825,8 @@ def sts_scores(pred: torch.Tensor, gold: torch.Tensor) -> StsScores:
 
     Raises:
         TypeError: If an input is not a floating tensor.
-        ValueError: If an input is not 1-D, the shapes differ or ``N < 2``.
+        ValueError: If an input is not 1-D, the shapes differ, ``N < 2`` or a value is not
+            finite.
 
     Example:
         >>> s = sts_scores(torch.tensor([1.0, 2.0, 3.0]), torch.tensor([2.0, 4.0, 5.0]))
@@ -748,7 +861,8 @@ def linear_calibration(pred: torch.Tensor, target: torch.Tensor) -> tuple[float,
 
     Raises:
         TypeError: If an input is not a floating tensor.
-        ValueError: If an input is not 1-D, the shapes differ, ``N < 2`` or ``pred`` is constant.
+        ValueError: If an input is not 1-D, the shapes differ, ``N < 2``, a value is not finite
+            or ``pred`` is constant.
 
     Example:
         >>> linear_calibration(torch.tensor([0.0, 1.0, 2.0]), torch.tensor([1.0, 3.0, 5.0]))

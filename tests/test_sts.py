@@ -344,10 +344,18 @@ def test_ensemble_bad_inputs():
     with pytest.raises(TypeError, match="config"):
         PairEnsemble(10, ["linear-mse"], [0], pad_id=0, config={"proj_dim": 3})
     net = PairEnsemble(10, ["linear-mse"], [0], pad_id=0)
-    with pytest.raises(ValueError, match="same number of pairs"):
+    with pytest.raises(ValueError, match="ids1 and ids2 must have the same batch size"):
         net(torch.ones(2, 3, dtype=torch.long), torch.ones(3, 3, dtype=torch.long))
     with pytest.raises(TypeError, match="ids1"):
         net(torch.ones(2, 3), torch.ones(2, 3))
+    with pytest.raises(ValueError, match=r"ids2 must lie in \[0, 10\), got 10"):
+        net(torch.ones(2, 3, dtype=torch.long), torch.full((2, 3), 10))
+    with pytest.raises(TypeError, match="heads must be a sequence"):
+        PairEnsemble(10, "linear-mse", [0], pad_id=0)
+    with pytest.raises(ValueError, match=r"outputs must have size 1 in dimension 0"):
+        net.readout(torch.zeros(2, 3, 6))
+    with pytest.raises(ValueError, match="chunk must be >= 1"):
+        net.predict(torch.ones(2, 3, dtype=torch.long), torch.ones(2, 3, dtype=torch.long), 0)
 
 
 def test_config_validation():
@@ -401,19 +409,38 @@ def test_training_lowers_every_heads_loss(small_data):
 
 
 def test_training_stops_on_a_non_finite_loss(small_data):
+    """Valid data, but a step size that overflows the weights: the loss turns NaN at step 1."""
     ids1, ids2, gold, tok = small_data
+    net = PairEnsemble(tok.vocab_size, ["linear-mse"], [0], tok.pad_id)
+    diverging = StsConfig(epochs=2, batch_size=64, lr=1e30)
+    with pytest.raises(NonFiniteLossError, match="loss became nan at step 1"):
+        train_heads(net, ids1, ids2, gold, config=diverging, seed=0)
+
+
+def test_non_finite_or_off_scale_gold_is_refused_before_training(small_data):
+    ids1, ids2, gold, tok = small_data
+    net = PairEnsemble(tok.vocab_size, ["linear-mse"], [0], tok.pad_id)
     bad = gold.clone()
     bad[5] = float("inf")
-    net = PairEnsemble(tok.vocab_size, ["linear-mse"], [0], tok.pad_id)
-    with pytest.raises(NonFiniteLossError):
-        train_heads(net, ids1, ids2, bad, config=StsConfig(epochs=1, batch_size=256), seed=0)
+    with pytest.raises(ValueError, match="gold must be finite"):
+        train_heads(net, ids1, ids2, bad)
+    with pytest.raises(ValueError, match=r"gold must hold scores in \[0, 5\]"):
+        train_heads(net, ids1, ids2, gold + 1)
+    with pytest.raises(ValueError, match=r"gold must hold scores in \[0, 5\]"):
+        head_losses(torch.zeros(1, 3, 6), torch.tensor([0.0, 1.0, 6.0]), ["linear-mse"])
+    with pytest.raises(ValueError, match="gold must have one score per pair of outputs"):
+        head_losses(torch.zeros(1, 3, 6), torch.tensor([1.0]), ["linear-mse"])
 
 
 def test_training_bad_inputs(small_data):
     ids1, ids2, gold, tok = small_data
     net = PairEnsemble(tok.vocab_size, ["linear-mse"], [0], tok.pad_id)
-    with pytest.raises(ValueError, match="same length"):
+    with pytest.raises(ValueError, match="ids1, ids2 and gold must have the same batch size"):
         train_heads(net, ids1, ids2, gold[:-1])
+    with pytest.raises(ValueError, match="gold must hold at least 2 pairs"):
+        train_heads(net, ids1[:1], ids2[:1], gold[:1])
+    with pytest.raises(TypeError, match="progress must be a bool"):
+        train_heads(net, ids1, ids2, gold, progress="no")
     with pytest.raises(TypeError, match="model"):
         train_heads(torch.nn.Linear(2, 2), ids1, ids2, gold)
     with pytest.raises(TypeError, match="config"):

@@ -10,6 +10,7 @@ from companion.core.text import WordTokenizer
 
 RECORD = "a plain record that the library fills and returns"
 FLOAT64 = "dtype-agnostic: float64 in, float64 out"
+ONE_TOKEN = "sentences of one token (T = 1) are valid; each sentence matrix has its own length"
 CFG = sts.StsConfig(embed_dim=4, proj_dim=4, hidden=4, epochs=1, batch_size=4)
 G = torch.Generator().manual_seed(0)
 IDS1 = torch.randint(1, 20, (4, 5), generator=G)
@@ -43,7 +44,7 @@ CASES = [
                 config=CFG,
             ),
         ),
-        ok={"pad_id:zero": "id 0", "seeds:negative": "?"},
+        ok={"pad_id:zero": "id 0"},
         extra=[
             ("pad_id outside vocabulary", "pad_id", 20, "pad_id"),
             ("seeds of another length", "seeds", [0], "seeds"),
@@ -52,10 +53,13 @@ CASES = [
     Case(
         "companion.sts.PairEnsemble.sentence_vectors",
         lambda: (_net().sentence_vectors, dict(ids=IDS1)),
+        ok={"ids:last-1": ONE_TOKEN},
         extra=[("id outside vocabulary", "ids", torch.full((2, 3), 25), "ids")],
     ),
     Case(
-        "companion.sts.PairEnsemble.forward", lambda: (_net().forward, dict(ids1=IDS1, ids2=IDS2))
+        "companion.sts.PairEnsemble.forward",
+        lambda: (_net().forward, dict(ids1=IDS1, ids2=IDS2)),
+        ok={"ids1:last-1": ONE_TOKEN, "ids2:last-1": ONE_TOKEN},
     ),
     Case(
         "companion.sts.PairEnsemble.readout",
@@ -65,6 +69,7 @@ CASES = [
     Case(
         "companion.sts.PairEnsemble.predict",
         lambda: (_net().predict, dict(ids1=IDS1, ids2=IDS2, chunk=2)),
+        ok={"ids1:last-1": ONE_TOKEN, "ids2:last-1": ONE_TOKEN},
     ),
     Case(
         "companion.sts.encode_texts",
@@ -76,6 +81,7 @@ CASES = [
                 seq_len=4,
             ),
         ),
+        extra=[("a text that is no str", "texts", ["the dog ran", 3], "texts")],
     ),
     Case(
         "companion.sts.expected_score",
@@ -96,7 +102,11 @@ CASES = [
                 skip_constant=False,
             ),
         ),
-        ok={"outputs:float64": FLOAT64, "gold:float64": FLOAT64},
+        ok={"outputs:float64": FLOAT64, "gold:float64": "converted to outputs' dtype"},
+        extra=[
+            ("gold below the scale", "gold", torch.tensor([-0.5, 2.0, 3.5, 5.0]), "gold"),
+            ("a single head name", "heads", "linear-mse", "heads"),
+        ],
     ),
     Case(
         "companion.sts.linear_calibration",
@@ -112,7 +122,10 @@ CASES = [
             sts.pearson_loss,
             dict(pred=torch.tensor([1.0, 2.0, 4.0]), target=torch.tensor([3.0, 2.0, 3.0])),
         ),
-        ok={"pred:float64": "?", "target:float64": "?"},
+        ok={
+            "pred:float64": "dtype-agnostic: a float64 partner promotes the loss to float64",
+            "target:float64": "dtype-agnostic: a float64 partner promotes the loss to float64",
+        },
     ),
     Case(
         "companion.sts.sparse_target_distribution",
@@ -120,7 +133,7 @@ CASES = [
             sts.sparse_target_distribution,
             dict(scores=torch.tensor([2.25, 5.0]), num_classes=6),
         ),
-        ok={"scores:float64": FLOAT64},
+        ok={"scores:float64": FLOAT64, "scores:last-1": "a batch of one score is valid"},
     ),
     Case(
         "companion.sts.sts_scores",
@@ -146,6 +159,12 @@ CASES = [
                 on_constant="raise",
             ),
         ),
-        ok={"seed:zero": "seed 0"},
+        ok={
+            "seed:zero": "seed 0",
+            "ids1:last-1": ONE_TOKEN,
+            "ids2:last-1": ONE_TOKEN,
+            "gold:float64": "converted to the model's dtype",
+        },
+        extra=[("gold above the scale", "gold", torch.tensor([0.5, 2.0, 3.5, 6.0]), "gold")],
     ),
 ]
