@@ -692,8 +692,10 @@ def test_linear_probe_is_least_squares_onto_one_hot_targets():
     # Oracle: the ridge solution written with the explicit one-hot matrix and lstsq on the
     # augmented system [A; sqrt(ridge N) I] W = [Y; 0].
     g = torch.Generator().manual_seed(0)
-    x, y = torch.randn(200, 5, generator=g) * 3 + 1, torch.randint(0, 4, (200,), generator=g)
-    xt, yt = torch.randn(50, 5, generator=g) * 3 + 2, torch.randint(0, 4, (50,), generator=g)
+    # unbalanced classes (70% class 0), so that the bias column matters
+    x, xt = torch.randn(200, 5, generator=g) * 3 + 1, torch.randn(50, 5, generator=g) * 3 + 5
+    y = torch.where(torch.rand(200, generator=g) < 0.7, 0, torch.randint(1, 4, (200,), generator=g))
+    yt = torch.where(torch.rand(50, generator=g) < 0.7, 0, torch.randint(1, 4, (50,), generator=g))
     ridge = 0.05
     mean, std = x.double().mean(0), x.double().std(0)
 
