@@ -24,7 +24,6 @@ NOT_YET = {
     "sac-policy-gradient",
     "score-function",
     "soft-argmax",
-    "transposed-convolution",
 }
 EXERCISE = re.compile(r"^:::\{exercise\}[^\n]*\n:label: (\S+)$", re.M)
 SOLUTION_START = re.compile(r"^:::\{solution-start\} (\S+)\n:class: dropdown\n:::", re.M)
