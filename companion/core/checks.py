@@ -423,12 +423,10 @@ def check_stochastic(x: torch.Tensor, name: str, *, atol: float = 1e-6) -> torch
     check_finite(x, name)
     if bool((x < 0).any()):
         raise ValueError(f"{name} must be non-negative probabilities, got {float(x.min())}")
-    sums = x.sum(dim=-1)
-    worst = (sums - 1).abs().argmax()
-    if float((sums.flatten()[worst] - 1).abs()) > atol:
-        raise ValueError(
-            f"{name} must have rows that sum to 1, got a row summing to {float(sums.flatten()[worst])}"
-        )
+    sums = x.sum(dim=-1).flatten()  # (..., N) -> (...) -> (R,): one sum per row
+    worst = float(sums[(sums - 1).abs().argmax()])
+    if abs(worst - 1) > atol:
+        raise ValueError(f"{name} must have rows that sum to 1, got a row summing to {worst}")
     return x
 
 
@@ -496,6 +494,13 @@ def check_floating_dtype(dtype: object, name: str = "dtype") -> torch.dtype:
 def check_module(value: object, name: str) -> nn.Module:
     """Check that ``value`` is a ``torch.nn.Module`` (a model, a policy, a layer).
 
+    Args:
+        value: The object to check.
+        name: The caller's argument name, used in the error message.
+
+    Returns:
+        ``value``, unchanged.
+
     Raises:
         TypeError: If it is not.
 
@@ -513,8 +518,21 @@ def check_module(value: object, name: str) -> nn.Module:
 def check_optimizer(value: object, name: str = "optimizer") -> torch.optim.Optimizer:
     """Check that ``value`` is a ``torch.optim.Optimizer``.
 
+    Args:
+        value: The object to check.
+        name: The caller's argument name, used in the error message.
+
+    Returns:
+        ``value``, unchanged.
+
     Raises:
         TypeError: If it is not.
+
+    Example:
+        >>> check_optimizer(torch.nn.Linear(2, 1))
+        Traceback (most recent call last):
+        ...
+        TypeError: optimizer must be a torch.optim.Optimizer, got Linear
     """
     if not isinstance(value, torch.optim.Optimizer):
         raise TypeError(f"{name} must be a torch.optim.Optimizer, got {type(value).__name__}")
@@ -524,8 +542,21 @@ def check_optimizer(value: object, name: str = "optimizer") -> torch.optim.Optim
 def check_callable(value: object, name: str) -> object:
     """Check that ``value`` can be called (a loss, a policy, a metric).
 
+    Args:
+        value: The object to check.
+        name: The caller's argument name, used in the error message.
+
+    Returns:
+        ``value``, unchanged.
+
     Raises:
         TypeError: If it cannot.
+
+    Example:
+        >>> check_callable("mse", "loss_fn")
+        Traceback (most recent call last):
+        ...
+        TypeError: loss_fn must be callable, got str
     """
     if not callable(value):
         raise TypeError(f"{name} must be callable, got {type(value).__name__}")
@@ -536,6 +567,14 @@ def check_generator(
     value: object, name: str = "generator", *, optional: bool = True
 ) -> torch.Generator | None:
     """Check that ``value`` is a ``torch.Generator`` (or ``None`` when ``optional``).
+
+    Args:
+        value: The object to check.
+        name: The caller's argument name, used in the error message.
+        optional: Whether ``None`` (use torch's global generator) is allowed.
+
+    Returns:
+        ``value``, unchanged.
 
     Raises:
         TypeError: If it is not.
