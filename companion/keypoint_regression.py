@@ -34,7 +34,18 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm.auto import tqdm
 
-from companion.core.checks import check_int, check_number, check_same_shape, check_tensor
+from companion.core.checks import (
+    check_bool,
+    check_callable,
+    check_choice,
+    check_finite,
+    check_int,
+    check_module,
+    check_nonempty,
+    check_number,
+    check_same_shape,
+    check_tensor,
+)
 from companion.core.device import eval_mode, resolve_device, seeded
 from companion.core.keypoints import soft_argmax2d
 from companion.core.training import check_finite_loss
@@ -103,6 +114,7 @@ def _check_pair(pred: object, target: object) -> None:
     check_tensor(pred, "pred", ndim=3, dims="(B, J, D)", floating=True)
     check_tensor(target, "target", ndim=3, dims="(B, J, D)", floating=True)
     check_same_shape(pred, "pred", target, "target")  # type: ignore[arg-type]
+    check_nonempty(pred, "pred")  # a mean over no joint is NaN
 
 
 def mpjpe(pred: torch.Tensor, target: torch.Tensor, root: int | None = None) -> torch.Tensor:
@@ -119,12 +131,13 @@ def mpjpe(pred: torch.Tensor, target: torch.Tensor, root: int | None = None) -> 
         root: Index of the root joint in ``[0, J)``, or ``None`` for absolute positions.
 
     Returns:
-        A 0-d tensor, differentiable (it can serve as a loss).
+        A 0-d tensor, differentiable (it can serve as a loss). Pure math: a NaN or infinite
+        coordinate propagates to the result, as in torch.
 
     Raises:
         TypeError: If ``pred`` or ``target`` is not a floating-point tensor, or ``root`` is
             neither ``None`` nor an int.
-        ValueError: If the shapes differ or are not 3-D, or ``root`` is out of range.
+        ValueError: If the shapes differ, are not 3-D or are empty, or ``root`` is out of range.
 
     Example:
         >>> target = torch.zeros(1, 2, 3)
@@ -158,11 +171,12 @@ def per_joint_error(
         root: Optional root joint, as in :func:`mpjpe`.
 
     Returns:
-        ``(J,)`` mean distance per joint; its mean is ``mpjpe(pred, target, root)``.
+        ``(J,)`` mean distance per joint; its mean is ``mpjpe(pred, target, root)``. Pure
+        math: a NaN or infinite coordinate propagates to its joint's error, as in torch.
 
     Raises:
         TypeError: If an argument is not a floating-point tensor or ``root`` not an int.
-        ValueError: If the shapes differ or are not 3-D, or ``root`` is out of range.
+        ValueError: If the shapes differ, are not 3-D or are empty, or ``root`` is out of range.
 
     Example:
         >>> pred = torch.tensor([[[3.0, 4.0], [1.0, 0.0]], [[0.0, 0.0], [0.0, 3.0]]])
@@ -191,11 +205,12 @@ def coordinate_rmse(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         target: ``(B, J, D)`` true joints.
 
     Returns:
-        A 0-d tensor.
+        A 0-d tensor. Pure math: a NaN or infinite coordinate propagates to the result, as in
+        torch.
 
     Raises:
         TypeError: If an argument is not a floating-point tensor.
-        ValueError: If the shapes differ or are not 3-D.
+        ValueError: If the shapes differ, are not 3-D or are empty.
 
     Example:
         >>> coordinate_rmse(torch.tensor([[[3.0, 4.0]]]), torch.zeros(1, 1, 2))
@@ -217,11 +232,12 @@ def per_keypoint_rmse(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         target: ``(B, J, D)`` true joints.
 
     Returns:
-        ``(J,)`` RMSE per keypoint.
+        ``(J,)`` RMSE per keypoint. Pure math: a NaN or infinite coordinate propagates to its
+        keypoint's RMSE, as in torch.
 
     Raises:
         TypeError: If an argument is not a floating-point tensor.
-        ValueError: If the shapes differ or are not 3-D.
+        ValueError: If the shapes differ, are not 3-D or are empty.
 
     Example:
         >>> pred = torch.tensor([[[3.0, 4.0]], [[0.0, 0.0]]])
@@ -248,19 +264,20 @@ def regression_loss(pred: torch.Tensor, target: torch.Tensor, kind: LossName) ->
         kind: One of ``"mse"``, ``"rmse"``, ``"mpjpe"``, ``"l1"``.
 
     Returns:
-        A 0-d tensor.
+        A 0-d tensor. Pure math: a NaN or infinite coordinate propagates to the loss, as in
+        torch (:func:`train_keypoints` then stops with
+        :class:`~companion.core.training.NonFiniteLossError`).
 
     Raises:
-        TypeError: If an argument is not a floating-point tensor.
-        ValueError: If ``kind`` is unknown, or the shapes differ or are not 3-D.
+        TypeError: If an argument is not a floating-point tensor or ``kind`` not a str.
+        ValueError: If ``kind`` is unknown, or the shapes differ, are not 3-D or are empty.
 
     Example:
         >>> pred, target = torch.tensor([[[3.0, 4.0]]]), torch.zeros(1, 1, 2)
         >>> [round(float(regression_loss(pred, target, k)), 3) for k in LOSSES]
         [12.5, 3.536, 5.0, 3.5]
     """
-    if kind not in LOSSES:
-        raise ValueError(f"kind must be one of {LOSSES}, got {kind!r}")
+    check_choice(kind, "kind", LOSSES)
     _check_pair(pred, target)
     if kind == "mse":
         return F.mse_loss(pred, target)
@@ -291,9 +308,8 @@ class KeypointHead(nn.Module):
         layout: ``"joint-major"`` (default) or ``"coordinate-major"``.
 
     Raises:
-        TypeError: If a size is not an int.
-        ValueError: If a size is < 1 or ``layout`` is unknown; in ``forward``, if the input is not
-            ``(B, in_features)``.
+        TypeError: If a size is not an int or ``layout`` not a str.
+        ValueError: If a size is < 1 or ``layout`` is unknown.
 
     Example:
         >>> head = KeypointHead(8, num_joints=21, dims=3)
@@ -308,17 +324,28 @@ class KeypointHead(nn.Module):
         self.in_features = check_int(in_features, "in_features", minimum=1)
         self.num_joints = check_int(num_joints, "num_joints", minimum=1)
         self.dims = check_int(dims, "dims", minimum=1)
-        if layout not in LAYOUTS:
-            raise ValueError(f"layout must be one of {LAYOUTS}, got {layout!r}")
-        self.layout = layout
+        self.layout = check_choice(layout, "layout", LAYOUTS)
         self.linear = nn.Linear(in_features, num_joints * dims)
 
     def forward(self, features: torch.Tensor) -> torch.Tensor:
-        """Map ``(B, in_features)`` features to ``(B, J, D)`` joints."""
+        """Map ``(B, in_features)`` features to ``(B, J, D)`` joints.
+
+        Features of another floating dtype are converted to the layer's. Pure math: a NaN or
+        infinite feature propagates to the joints, as through ``nn.Linear``.
+
+        Raises:
+            TypeError: If ``features`` is not a floating-point tensor.
+            ValueError: If ``features`` is not ``(B, in_features)``.
+        """
         check_tensor(
-            features, "features", ndim=2, dims="(B, in_features)", size={1: self.in_features}
+            features,
+            "features",
+            ndim=2,
+            dims="(B, in_features)",
+            floating=True,
+            size={1: self.in_features},
         )
-        flat = self.linear(features)  # (B, J*D)
+        flat = self.linear(features.to(self.linear.weight.dtype))  # (B, J*D)
         b = flat.shape[0]
         if self.layout == "joint-major":
             return flat.view(b, self.num_joints, self.dims)  # (B, J*D) -> (B, J, D)
@@ -397,9 +424,9 @@ class HandRegressor(nn.Module):
         seed: Seed of the initial weights.
 
     Raises:
-        TypeError: If a size or the seed is not an int.
-        ValueError: If a size is < 1 or not divisible by 8; in ``forward``, if the images are not
-            ``(B, 3, H, W)``.
+        TypeError: If a size or the seed is not an int, or ``layout`` not a str.
+        ValueError: If a size is < 1 or not divisible by 8, ``layout`` is unknown, or ``seed``
+            is negative.
 
     Example:
         >>> net = HandRegressor(num_joints=21, dims=3, channels=4, size=(32, 32))
@@ -436,7 +463,8 @@ class HandRegressor(nn.Module):
 
         Raises:
             TypeError: If ``targets`` is not a floating-point tensor.
-            ValueError: If its shape is not ``(N, J, D)`` for this model.
+            ValueError: If its shape is not ``(N, J, D)`` for this model, ``N = 0``, or a
+                target is NaN or infinite.
         """
         check_tensor(targets, "targets", ndim=3, dims="(N, J, D)", floating=True)
         if targets.shape[1:] != self.target_mean.shape:
@@ -444,20 +472,37 @@ class HandRegressor(nn.Module):
                 f"targets must be (N, {self.head.num_joints}, {self.head.dims}), "
                 f"got {tuple(targets.shape)}"
             )
+        check_nonempty(targets, "targets")
+        check_finite(targets, "targets")
         mean = targets.mean(dim=0)  # (J, D)
         self.target_mean.copy_(mean)
         self.target_spread.copy_((targets - mean).pow(2).mean().sqrt().clamp(min=1e-12))
 
     def features(self, images: torch.Tensor) -> torch.Tensor:
-        """``(B, 3, H, W)`` images -> ``(B, 4C·H/8·W/8)`` flattened trunk features."""
-        _check_images(images, self.size)
-        x = images
+        """``(B, 3, H, W)`` images -> ``(B, 4C·H/8·W/8)`` flattened trunk features.
+
+        Images of another floating dtype are converted to the weights'. Pure math: a NaN or
+        infinite pixel propagates to the features, as through torch's convolutions.
+
+        Raises:
+            TypeError: If ``images`` is not a floating-point tensor.
+            ValueError: If ``images`` is not ``(B, 3, H, W)`` with this model's ``(H, W)``.
+        """
+        x = _prepare_images(images, self.size, self.head.linear.weight.dtype)
         for layer in self.trunk:
             x = layer(x)
         return x.flatten(1)  # (B, 4C, H/8, W/8) -> (B, 4C*H/8*W/8)
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
-        """Map ``(B, 3, H, W)`` images to ``(B, J, D)`` joints in the targets' units."""
+        """Map ``(B, 3, H, W)`` images to ``(B, J, D)`` joints in the targets' units.
+
+        Images of another floating dtype are converted to the weights'. Pure math: a NaN or
+        infinite pixel propagates to the joints, as through torch's convolutions.
+
+        Raises:
+            TypeError: If ``images`` is not a floating-point tensor.
+            ValueError: If ``images`` is not ``(B, 3, H, W)`` with this model's ``(H, W)``.
+        """
         return self.head(self.features(images)) * self.target_spread + self.target_mean
 
 
@@ -480,8 +525,7 @@ class HeatmapRegressor(nn.Module):
 
     Raises:
         TypeError: If a size or the seed is not an int.
-        ValueError: If a size is < 1 or not divisible by 8; in ``forward``, if the images are not
-            ``(B, 3, H, W)``.
+        ValueError: If a size is < 1 or not divisible by 8, or ``seed`` is negative.
 
     Example:
         >>> net = HeatmapRegressor(num_joints=21, channels=4, size=(32, 32))
@@ -509,8 +553,16 @@ class HeatmapRegressor(nn.Module):
             self.coarse = nn.Conv2d(4 * c, num_joints, 1)  # scores from 1/8-resolution features
 
     def scores(self, images: torch.Tensor) -> torch.Tensor:
-        """``(B, 3, H, W)`` images -> ``(B, J, H/4, W/4)`` score maps (softmax logits)."""
-        _check_images(images, self.size)
+        """``(B, 3, H, W)`` images -> ``(B, J, H/4, W/4)`` score maps (softmax logits).
+
+        Images of another floating dtype are converted to the weights'. Pure math: a NaN or
+        infinite pixel propagates to the scores, as through torch's convolutions.
+
+        Raises:
+            TypeError: If ``images`` is not a floating-point tensor.
+            ValueError: If ``images`` is not ``(B, 3, H, W)`` with this model's ``(H, W)``.
+        """
+        images = _prepare_images(images, self.size, self.fine.weight.dtype)
         half = self.trunk[0](images)  # (B, C, H/2, W/2)
         quarter = self.trunk[1](half)  # (B, 2C, H/4, W/4)
         eighth = self.trunk[2](quarter)  # (B, 4C, H/8, W/8)
@@ -519,7 +571,15 @@ class HeatmapRegressor(nn.Module):
         return self.fine(quarter) + up  # (B, J, H/4, W/4)
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
-        """Map ``(B, 3, H, W)`` images to ``(B, J, 2)`` joints ``(x, y)`` in input pixels."""
+        """Map ``(B, 3, H, W)`` images to ``(B, J, 2)`` joints ``(x, y)`` in input pixels.
+
+        Images of another floating dtype are converted to the weights'. Pure math: a NaN or
+        infinite pixel propagates to the joints, as through torch's convolutions.
+
+        Raises:
+            TypeError: If ``images`` is not a floating-point tensor.
+            ValueError: If ``images`` is not ``(B, 3, H, W)`` with this model's ``(H, W)``.
+        """
         cells = soft_argmax2d(self.scores(images))  # (B, J, 2) in map cells
         return self.stride * cells + (self.stride - 1) / 2
 
@@ -534,13 +594,15 @@ def _check_size(size: object) -> tuple[int, int]:
     return height, width
 
 
-def _check_images(images: object, size: tuple[int, int]) -> None:
+def _prepare_images(images: object, size: tuple[int, int], dtype: torch.dtype) -> torch.Tensor:
+    """Checked ``(B, 3, H, W)`` images of the model's size, converted to its ``dtype``."""
     check_tensor(images, "images", ndim=4, dims="(B, 3, H, W)", floating=True, size={1: 3})
     if tuple(images.shape[-2:]) != size:  # type: ignore[union-attr]
         raise ValueError(
             f"images must be (B, 3, {size[0]}, {size[1]}) for this model, "
             f"got shape {tuple(images.shape)}"  # type: ignore[union-attr]
         )
+    return images.to(dtype)  # type: ignore[union-attr]
 
 
 # --- Training -------------------------------------------------------------------------------------
@@ -576,17 +638,22 @@ def predict(model: nn.Module, images: torch.Tensor, *, batch_size: int = 500) ->
         batch_size: Images per chunk, >= 1.
 
     Returns:
-        ``(N, J, D)`` outputs on the CPU.
+        ``(N, J, D)`` outputs on the CPU (``N = 0`` gives an empty result). Pure math: a NaN
+        or infinite pixel propagates to that image's outputs.
 
     Raises:
-        TypeError: If ``images`` is not a floating-point tensor or ``batch_size`` not an int.
-        ValueError: If ``images`` is not 4-D or ``batch_size`` < 1.
+        TypeError: If ``model`` is not an ``nn.Module``, ``images`` is not a floating-point
+            tensor or ``batch_size`` not an int.
+        ValueError: If ``images`` is not 4-D or ``batch_size`` < 1 (the model raises its own
+            errors for images it cannot read).
     """
+    check_module(model, "model")
     check_tensor(images, "images", ndim=4, dims="(N, 3, H, W)", floating=True)
     check_int(batch_size, "batch_size", minimum=1)
     device = resolve_device(None, model)
+    starts = range(0, max(len(images), 1), batch_size)  # an empty set: one empty chunk
     with eval_mode(model):
-        chunks = [model(images[i : i + batch_size].to(device)).cpu() for i in range(0, len(images), batch_size)]  # fmt: skip
+        chunks = [model(images[i : i + batch_size].to(device)).cpu() for i in starts]
     return torch.cat(chunks)
 
 
@@ -617,11 +684,12 @@ def train_keypoints(
 
     Args:
         model: Maps ``(B, 3, H, W)`` images to ``(B, J, D)``; moved to ``device``.
-        train_images: ``(N, 3, H, W)`` training images.
-        train_targets: ``(N, J, D)`` training targets, in the units the losses and
-            ``val_mpjpe`` will use.
-        val_images: ``(M, 3, H, W)`` validation images.
-        val_targets: ``(M, J, D)`` validation targets.
+        train_images: ``(N, 3, H, W)`` training images, finite, ``N >= 1``; converted to the
+            model's dtype.
+        train_targets: ``(N, J, D)`` training targets, finite, in the units the losses and
+            ``val_mpjpe`` will use; converted to the model's dtype.
+        val_images: ``(M, 3, H, W)`` validation images, finite, of the training images' size.
+        val_targets: ``(M, J, D)`` validation targets, finite, of the training targets' ``J, D``.
         loss: ``"mse"``, ``"rmse"``, ``"mpjpe"`` or ``"l1"`` (:func:`regression_loss`).
         config: Steps, batch size, learning rate and evaluation interval.
         metrics: Optional ``{name: fn(pred, target) -> 0-d tensor}`` measured on the validation
@@ -634,14 +702,17 @@ def train_keypoints(
         The :class:`KeypointHistory`.
 
     Raises:
-        TypeError: If an input is not a floating-point tensor or ``config`` is not a
-            :class:`KeypointRegressionConfig`.
-        ValueError: If ``loss`` is unknown, an input has the wrong number of dimensions, or
-            images and targets differ in number.
+        TypeError: If ``model`` is not an ``nn.Module``, an input is not a floating-point
+            tensor, ``config`` is not a :class:`KeypointRegressionConfig`, ``metrics`` is not a
+            mapping of callables, ``loss`` not a str or ``progress`` not a bool.
+        ValueError: If ``loss`` is unknown, an input has the wrong number of dimensions, is
+            empty or not finite, images and targets differ in number, the training and
+            validation sets differ in image size or in ``(J, D)``, or the model's outputs do not
+            have the targets' shape.
         NonFiniteLossError: If the training loss becomes NaN or infinite.
     """
-    if loss not in LOSSES:
-        raise ValueError(f"loss must be one of {LOSSES}, got {loss!r}")
+    check_module(model, "model")
+    check_choice(loss, "loss", LOSSES)
     if not isinstance(config, KeypointRegressionConfig):
         raise TypeError(f"config must be a KeypointRegressionConfig, got {type(config).__name__}")
     for name, images, targets in (
@@ -655,17 +726,43 @@ def train_keypoints(
                 f"{name}_images and {name}_targets must have the same length, "
                 f"got {len(images)} and {len(targets)}"
             )
+        for tensor, role in ((images, "images"), (targets, "targets")):
+            check_nonempty(tensor, f"{name}_{role}")
+            check_finite(tensor, f"{name}_{role}")
+    pairs = (("images", train_images, val_images), ("targets", train_targets, val_targets))
+    for role, train, val in pairs:
+        if train.shape[1:] != val.shape[1:]:
+            raise ValueError(
+                f"train_{role} and val_{role} must agree after the first dimension, got "
+                f"{tuple(train.shape)} and {tuple(val.shape)}"
+            )
+    if metrics is not None:
+        if not isinstance(metrics, Mapping):
+            raise TypeError(f"metrics must be a mapping {{name: fn}}, got {type(metrics).__name__}")
+        for name, fn in metrics.items():
+            check_callable(fn, f"metrics[{name!r}]")
     check_int(seed, "seed", minimum=0)
+    check_bool(progress, "progress")
     device = resolve_device(device, model)
     if hasattr(model, "set_target_stats"):
-        model.set_target_stats(train_targets)
+        try:
+            model.set_target_stats(train_targets)
+        except ValueError as err:
+            raise ValueError(f"train_targets do not fit the model: {err}") from err
     model.to(device)
+    dtype = next((p.dtype for p in model.parameters() if p.is_floating_point()), torch.float32)
+    train_targets, val_targets = train_targets.to(dtype), val_targets.to(dtype)
     optimizer = torch.optim.Adam(model.parameters(), lr=config.lr)
     generator = torch.Generator().manual_seed(seed)
     history = KeypointHistory(loss, val_metrics={name: [] for name in metrics or {}})
 
     def measure(step: int) -> None:
         pred = predict(model, val_images)
+        if step == 0 and pred.shape != val_targets.shape:
+            raise ValueError(
+                f"the model's outputs must have val_targets' shape {tuple(val_targets.shape)}, "
+                f"got {tuple(pred.shape)}"
+            )
         history.eval_steps.append(step)
         history.val_mpjpe.append(float(mpjpe(pred, val_targets)))
         for name, fn in (metrics or {}).items():
@@ -675,7 +772,7 @@ def train_keypoints(
     model.train()
     for step in tqdm(range(1, config.steps + 1), desc=loss, disable=not progress, leave=False):
         index = torch.randint(len(train_images), (config.batch_size,), generator=generator)
-        pred = model(train_images[index].to(device))  # (B, J, D)
+        pred = model(train_images[index].to(device, dtype))  # (B, J, D)
         value = regression_loss(pred, train_targets[index].to(device), loss)
         history.train_loss.append(check_finite_loss(value.detach(), "loss", step - 1))
         optimizer.zero_grad(set_to_none=True)

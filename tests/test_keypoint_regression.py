@@ -182,6 +182,8 @@ def test_metrics_refuse_bad_shapes(fn):
         fn(np.zeros((2, 21, 3)), torch.zeros(2, 21, 3))
     with pytest.raises(TypeError, match="target"):
         fn(torch.zeros(2, 21, 3), torch.zeros(2, 21, 3, dtype=torch.long))
+    with pytest.raises(ValueError, match="pred must not be empty"):  # a mean over nothing
+        fn(torch.zeros(0, 21, 3), torch.zeros(0, 21, 3))
 
 
 def test_mpjpe_refuses_a_bad_root():
@@ -324,6 +326,19 @@ def test_networks_refuse_bad_input():
         HeatmapRegressor(channels=4)(torch.zeros(3, 32, 32))
     with pytest.raises(ValueError, match=r"targets must be \(N, 21, 3\)"):
         HandRegressor(channels=4).set_target_stats(torch.zeros(5, 21, 2))
+    with pytest.raises(ValueError, match="targets must not be empty"):
+        HandRegressor(channels=4).set_target_stats(torch.zeros(0, 21, 3))
+    with pytest.raises(TypeError, match="features must have a floating-point dtype"):
+        KeypointHead(4, 2, 3)(torch.zeros(1, 4, dtype=torch.long))
+
+
+def test_networks_convert_float64_images_and_predict_handles_an_empty_set():
+    x = torch.rand(2, 3, 32, 32)
+    for net in (HandRegressor(channels=4), HeatmapRegressor(channels=4)):
+        out = net(x.double())
+        assert out.dtype == torch.float32
+        torch.testing.assert_close(out, net(x))
+    assert predict(HandRegressor(channels=4), x[:0]).shape == (0, 21, 3)
 
 
 # --- Training --------------------------------------------------------------------------------------
@@ -368,14 +383,38 @@ def test_training_is_repeatable_and_order_blind(tiny):
 
 
 def test_training_stops_on_a_non_finite_loss(tiny):
+    """Finite data, but a step size that overflows the weights: the loss turns NaN at step 1."""
+    with pytest.raises(NonFiniteLossError, match="loss became nan at step 1"):
+        train_keypoints(
+            HandRegressor(channels=4), *tiny,
+            config=KeypointRegressionConfig(steps=5, batch_size=16, lr=1e30), seed=0,
+        )  # fmt: skip
+
+
+def test_training_refuses_non_finite_or_mismatched_data(tiny):
     images, targets, val_images, val_targets = tiny
+    net = HandRegressor(channels=4)
     bad = targets.clone()
     bad[3, 4, 1] = float("nan")
-    with pytest.raises(NonFiniteLossError, match="loss became nan"):
+    with pytest.raises(ValueError, match="train_targets must be finite"):
+        train_keypoints(net, images, bad, val_images, val_targets)
+    with pytest.raises(ValueError, match="val_images must be finite"):
+        train_keypoints(net, images, targets, val_images * float("inf"), val_targets)
+    with pytest.raises(ValueError, match="train_targets and val_targets must agree"):
+        train_keypoints(net, images, targets, val_images, val_targets[:, :20])
+    with pytest.raises(ValueError, match="train_targets do not fit the model"):
+        train_keypoints(net, images, targets[:, :20], val_images, val_targets[:, :20])
+    with pytest.raises(ValueError, match="model's outputs must have val_targets' shape"):
         train_keypoints(
-            HandRegressor(channels=4), images, bad, val_images, val_targets,
-            config=KeypointRegressionConfig(steps=30, batch_size=64), seed=0,
+            HeatmapRegressor(channels=4), images, targets, val_images, val_targets,
+            config=KeypointRegressionConfig(steps=1),
         )  # fmt: skip
+    with pytest.raises(TypeError, match=r"model must be a torch\.nn\.Module"):
+        train_keypoints(None, *tiny)
+    with pytest.raises(TypeError, match=r"metrics\['rmse'\] must be callable"):
+        train_keypoints(net, *tiny, metrics={"rmse": 3})
+    with pytest.raises(TypeError, match="progress must be a bool"):
+        train_keypoints(net, *tiny, progress="no")
 
 
 def test_training_refuses_bad_input(tiny):

@@ -86,7 +86,7 @@ CASES = [
     Case(
         "companion.keypoint_regression.mpjpe",
         lambda: (kr.mpjpe, dict(pred=PRED, target=TARGETS, root=0)),
-        ok={**METRIC, "root:zero": "joint 0"},
+        ok={**METRIC, "root:zero": "joint 0", "root:none": "documented: None means absolute"},
         extra=[("root out of range", "root", 2, "root")],
     ),
     Case(
@@ -131,6 +131,16 @@ CASES = [
                 progress=False,
             ),
         ),
-        ok={"seed:zero": "seed 0"},
+        ok={
+            "seed:zero": "seed 0",
+            "train_targets:float64": "converted to the model's dtype",
+            "val_targets:float64": "converted to the model's dtype",
+            "train_images:float64": "converted to the model's dtype",
+            "val_images:float64": "converted by the model",
+        },
+        extra=[
+            ("targets of another J", "train_targets", torch.rand(4, 3, 3), "train_targets"),
+            ("a metric that is no callable", "metrics", {"rmse": 3}, "metrics"),
+        ],
     ),
 ]
