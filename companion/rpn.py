@@ -42,13 +42,20 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from companion.core.checks import (
+    check_bool,
+    check_choice,
+    check_finite,
+    check_floating_dtype,
+    check_generator,
     check_int,
+    check_nonempty,
     check_number,
     check_pair,
+    check_same_batch,
     check_same_shape,
     check_tensor,
 )
-from companion.core.device import seeded
+from companion.core.device import resolve_device, seeded
 from companion.core.training import check_finite_loss
 
 __all__ = [
@@ -127,7 +134,8 @@ class RpnConfig:
 
     Raises:
         TypeError: If a count is not an int, a size not a pair, or a number not a real number.
-        ValueError: If a value is out of range or the image size is not a multiple of ``stride``.
+        ValueError: If a value is out of range, ``sizes`` or ``ratios`` repeats a value, or the
+            image size is not a multiple of ``stride``.
 
     Example:
         >>> RpnConfig().num_anchors, RpnConfig().feature_size
@@ -185,11 +193,29 @@ class RpnConfig:
 
 
 def _check_positive_list(values: object, name: str) -> tuple[float, ...]:
+    """A non-empty sequence of distinct positive numbers (a repeat would duplicate anchor types)."""
     if not isinstance(values, Sequence) or isinstance(values, str) or len(values) == 0:
         raise TypeError(f"{name} must be a non-empty sequence of numbers, got {values!r}")
-    return tuple(
+    out = tuple(
         check_number(v, f"{name}[{i}]", low=0, low_inclusive=False) for i, v in enumerate(values)
     )
+    if len(set(out)) != len(out):
+        raise ValueError(f"{name} must be distinct (each makes one anchor type), got {values!r}")
+    return out
+
+
+def _check_sequence(values: object, name: str) -> list:
+    """A non-empty list or tuple (not a string, not None), as a list."""
+    if not isinstance(values, Sequence) or isinstance(values, str):
+        raise TypeError(f"{name} must be a sequence (a list or tuple), got {type(values).__name__}")
+    if len(values) == 0:
+        raise ValueError(f"{name} must not be empty")
+    return list(values)
+
+
+def _optional_device(device: object) -> torch.device | None:
+    """``None`` (torch's default device) or a checked device."""
+    return None if device is None else resolve_device(device)  # type: ignore[arg-type]
 
 
 def _check_boxes(boxes: object, name: str) -> torch.Tensor:
@@ -233,9 +259,11 @@ def generate_anchors(
         ``(y·W + x)·A + a`` is type ``a`` at location ``(x, y)``.
 
     Raises:
-        TypeError: If ``feature_size`` is not a pair of ints, ``stride`` not an int, or ``sizes``
-            or ``ratios`` not a sequence of numbers.
-        ValueError: If a value is not positive.
+        TypeError: If ``feature_size`` is not a pair of ints, ``stride`` not an int, ``sizes``
+            or ``ratios`` not a sequence of numbers, ``dtype`` not a floating torch dtype, or
+            ``device`` not a device, a string or ``None``.
+        ValueError: If a value is not positive, ``sizes`` or ``ratios`` repeats a value, or
+            ``device`` names no torch device.
 
     Example:
         >>> generate_anchors((1, 2), 16, sizes=(32,), ratios=(0.5, 1.0, 2.0))
@@ -248,6 +276,8 @@ def generate_anchors(
     """
     height, width = check_pair(feature_size, "feature_size")
     check_int(stride, "stride", minimum=1)
+    check_floating_dtype(dtype, "dtype")
+    device = _optional_device(device)
     sizes_t = torch.tensor(_check_positive_list(sizes, "sizes"), dtype=dtype, device=device)
     ratios_t = torch.tensor(_check_positive_list(ratios, "ratios"), dtype=dtype, device=device)
     h_ratio = torch.sqrt(ratios_t)  # (R,)
@@ -274,8 +304,8 @@ def anchor_types(num_locations: int, num_types: int, *, device: torch.device | N
         ``(H·W·A,)`` int64 type indices.
 
     Raises:
-        TypeError: If a count is not an int.
-        ValueError: If a count is < 1.
+        TypeError: If a count is not an int, or ``device`` not a device, a string or ``None``.
+        ValueError: If a count is < 1 or ``device`` names no torch device.
 
     Example:
         >>> anchor_types(2, 3)
@@ -283,6 +313,7 @@ def anchor_types(num_locations: int, num_types: int, *, device: torch.device | N
     """
     check_int(num_locations, "num_locations", minimum=1)
     check_int(num_types, "num_types", minimum=1)
+    device = _optional_device(device)
     return torch.arange(num_locations * num_types, device=device) % num_types
 
 
@@ -298,6 +329,8 @@ def box_iou(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
 
     Returns:
         ``(..., N, M)`` IoU in ``[0, 1]``; 0 where the union is empty (two degenerate boxes).
+        Pure math: NaN coordinates propagate to that box's IoUs as torch's arithmetic does
+        (an infinite coordinate gives NaN or 0).
 
     Raises:
         TypeError: If a box tensor is not floating point.
@@ -349,11 +382,13 @@ def label_anchors(
         meaningful only where ``labels == 1``, and is 0 where an image has no box.
 
     Args:
-        anchors: ``(N, 4)`` anchors.
-        gt_boxes: ``(M, 4)`` ground-truth boxes of one image, or ``(B, M, 4)`` for ``B`` images.
+        anchors: ``(N, 4)`` anchors, ``N >= 1``, finite.
+        gt_boxes: ``(M, 4)`` ground-truth boxes of one image, or ``(B, M, 4)`` for ``B`` images,
+            finite (padding rows included).
         fg_iou: Positive threshold in ``[0, 1]``.
         bg_iou: Negative threshold in ``[0, fg_iou]``.
-        valid: Optional ``(M,)`` or ``(B, M)`` bool mask of real boxes (padding is ``False``).
+        valid: Optional ``(M,)`` or ``(B, M)`` bool mask of real boxes (padding is ``False``);
+            ``None`` means every box is real.
 
     Returns:
         ``(labels, matched)``, each ``(N,)`` (or ``(B, N)``) int64: labels in ``{1, 0, -1}``,
@@ -362,7 +397,8 @@ def label_anchors(
 
     Raises:
         TypeError: If a tensor has the wrong dtype or a threshold is not a number.
-        ValueError: If a shape is wrong or a threshold out of range.
+        ValueError: If a shape is wrong, ``anchors`` is empty, a box is not finite, or a
+            threshold out of range.
 
     Example:
         >>> anchors = torch.tensor([[0., 0., 10., 10.], [20., 0., 30., 10.], [0., 20., 4., 24.]])
@@ -373,9 +409,12 @@ def label_anchors(
     _check_boxes(anchors, "anchors")
     if anchors.ndim != 2:
         raise ValueError(f"anchors must be 2-D (N, 4), got shape {tuple(anchors.shape)}")
+    check_nonempty(anchors, "anchors")
+    check_finite(anchors, "anchors")
     _check_boxes(gt_boxes, "gt_boxes")
     if gt_boxes.ndim not in (2, 3):
         raise ValueError(f"gt_boxes must be (M, 4) or (B, M, 4), got shape {tuple(gt_boxes.shape)}")
+    check_finite(gt_boxes, "gt_boxes")
     check_number(fg_iou, "fg_iou", low=0, high=1)
     check_number(bg_iou, "bg_iou", low=0, high=fg_iou)
     single = gt_boxes.ndim == 2
@@ -384,13 +423,13 @@ def label_anchors(
     if valid is None:
         mask = torch.ones(b, m, dtype=torch.bool, device=gt.device)  # (B, M)
     else:
-        check_tensor(valid, "valid", ndim=gt_boxes.ndim - 1)
+        check_tensor(valid, "valid")
         if valid.dtype != torch.bool:
             raise TypeError(f"valid must be a bool tensor, got {valid.dtype}")
         if valid.shape != gt_boxes.shape[:-1]:
             raise ValueError(
-                f"valid must have shape {tuple(gt_boxes.shape[:-1])} (one flag per box), "
-                f"got {tuple(valid.shape)}"
+                f"valid must have shape {tuple(gt_boxes.shape[:-1])} (one flag per box of "
+                f"gt_boxes {tuple(gt_boxes.shape)}), got {tuple(valid.shape)}"
             )
         mask = valid[None] if single else valid  # (B, M)
     n = anchors.shape[0]
@@ -440,12 +479,28 @@ def _sample_rows(
     return first_k(pos, num_pos), first_k(neg, num_neg)
 
 
-def _check_sampling_args(labels: object, batch_size: int, positive_fraction: float) -> None:
+def _check_labels(labels: object, name: str = "labels") -> None:
+    """Integer labels in ``{1, 0, -1}`` (one reduction: a single sync)."""
+    check_tensor(labels, name, integer=True)
+    if labels.numel() and not bool((labels.abs() <= 1).all()):  # type: ignore[union-attr]
+        bad = labels[labels.abs() > 1][0]  # type: ignore[union-attr,index]
+        raise ValueError(
+            f"{name} must hold 1, 0 or -1 (positive, negative, ignored), got {int(bad)}"
+        )
+
+
+def _check_sampling_args(
+    labels: object, batch_size: int, positive_fraction: float, generator: object
+) -> None:
     check_tensor(labels, "labels", integer=True)
-    if labels.ndim not in (1, 2):  # type: ignore[union-attr]
-        raise ValueError(f"labels must be (N,) or (B, N), got shape {tuple(labels.shape)}")  # type: ignore[union-attr]
+    if labels.ndim not in (1, 2) or labels.shape[-1] == 0:  # type: ignore[union-attr]
+        raise ValueError(
+            f"labels must be (N,) or (B, N) with N >= 1, got shape {tuple(labels.shape)}"  # type: ignore[union-attr]
+        )
+    _check_labels(labels)
     check_int(batch_size, "batch_size", minimum=1)
     check_number(positive_fraction, "positive_fraction", low=0, high=1)
+    check_generator(generator)
 
 
 def sample_anchors(
@@ -474,7 +529,8 @@ def sample_anchors(
 
     Raises:
         TypeError: If ``labels`` is not an integer tensor or an argument has the wrong type.
-        ValueError: If ``labels`` is not 1-D or 2-D or a number is out of range.
+        ValueError: If ``labels`` is not 1-D or 2-D with ``N >= 1``, holds a value other than
+            1, 0 and -1, or a number is out of range.
 
     Example:
         >>> labels = torch.tensor([1, 1, 1, 0, 0, 0, 0, -1])
@@ -482,7 +538,17 @@ def sample_anchors(
         >>> len(pos), len(neg), bool((labels[pos] == 1).all() and (labels[neg] == 0).all())
         (2, 2, True)
     """
-    _check_sampling_args(labels, batch_size, positive_fraction)
+    _check_sampling_args(labels, batch_size, positive_fraction, generator)
+    return _sample_anchors(labels, batch_size, positive_fraction, generator)
+
+
+def _sample_anchors(
+    labels: torch.Tensor,
+    batch_size: int,
+    positive_fraction: float,
+    generator: torch.Generator | None,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """:func:`sample_anchors` on checked arguments."""
     rows = labels.reshape(-1, labels.shape[-1])  # (N,) or (B, N) -> (B, N)
     pos, neg = _sample_rows(rows, batch_size, positive_fraction, generator)
     return (
@@ -517,7 +583,8 @@ def sample_anchors_per_type(
 
     Raises:
         TypeError: If an argument has the wrong type.
-        ValueError: If a shape or number is out of range.
+        ValueError: If a shape or number is out of range, or ``labels`` holds a value other than
+            1, 0 and -1.
 
     Example:
         >>> labels = torch.tensor([1, 0, 0, 0, 0, 1, 0, 0, 0])  # 3 locations, 3 types
@@ -525,13 +592,25 @@ def sample_anchors_per_type(
         >>> sorted((pos % 3).tolist()), sorted((neg % 3).tolist())
         ([0, 2], [0, 1, 1, 2])
     """
-    _check_sampling_args(labels, batch_size, positive_fraction)
+    _check_sampling_args(labels, batch_size, positive_fraction, generator)
     check_int(num_types, "num_types", minimum=1)
     n = labels.shape[-1]
     if n % num_types:
         raise ValueError(f"labels' last size ({n}) must be a multiple of num_types={num_types}")
     if batch_size < num_types:
         raise ValueError(f"batch_size must be >= num_types={num_types}, got {batch_size}")
+    return _sample_anchors_per_type(labels, num_types, batch_size, positive_fraction, generator)
+
+
+def _sample_anchors_per_type(
+    labels: torch.Tensor,
+    num_types: int,
+    batch_size: int,
+    positive_fraction: float,
+    generator: torch.Generator | None,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """:func:`sample_anchors_per_type` on checked arguments."""
+    n = labels.shape[-1]
     rows = labels.reshape(-1, n // num_types, num_types)  # (B, N) -> (B, H*W, A)
     by_type = rows.transpose(1, 2).reshape(-1, n // num_types)  # (B, H*W, A) -> (B*A, H*W)
     pos, neg = _sample_rows(by_type, batch_size // num_types, positive_fraction, generator)
@@ -559,7 +638,8 @@ def encode_boxes(boxes: torch.Tensor, anchors: torch.Tensor) -> torch.Tensor:
         anchors: ``(..., 4)`` anchors, same shape, positive sizes.
 
     Returns:
-        ``(..., 4)`` targets ``(t_x, t_y, t_w, t_h)``.
+        ``(..., 4)`` targets ``(t_x, t_y, t_w, t_h)``. Pure math: a NaN or infinite coordinate
+        propagates to its box's targets, as torch's arithmetic does.
 
     Raises:
         TypeError: If a tensor is not floating point.
@@ -591,7 +671,8 @@ def decode_boxes(deltas: torch.Tensor, anchors: torch.Tensor) -> torch.Tensor:
         anchors: ``(..., 4)`` anchors, same shape.
 
     Returns:
-        ``(..., 4)`` boxes ``(x1, y1, x2, y2)``, in ``deltas``' dtype.
+        ``(..., 4)`` boxes ``(x1, y1, x2, y2)``, in ``deltas``' dtype. Pure math: a NaN
+        offset or anchor coordinate propagates to its box, as torch's arithmetic does.
 
     Raises:
         TypeError: If a tensor is not floating point.
@@ -636,16 +717,19 @@ def rpn_loss(
         deltas: ``(N, 4)`` predicted offsets.
         labels: ``(N,)`` integer labels in ``{1, 0, -1}``.
         regression_targets: ``(N, 4)`` targets from :func:`encode_boxes` (used at positives only).
-        pos_idx: ``(P,)`` int64 indices of sampled positives.
-        neg_idx: ``(Q,)`` int64 indices of sampled negatives, ``P + Q >= 1``.
+        pos_idx: ``(P,)`` int64 indices of sampled positives, in ``[0, N)``.
+        neg_idx: ``(Q,)`` int64 indices of sampled negatives, in ``[0, N)``, ``P + Q >= 1``.
 
     Returns:
-        ``(cls_loss, box_loss)``, two 0-d tensors.
+        ``(cls_loss, box_loss)``, two 0-d tensors. Pure math: a NaN or infinite logit, offset or
+        target at a sampled anchor propagates into the loss, as in torch (:func:`train_rpn` then
+        stops with :class:`~companion.core.training.NonFiniteLossError`).
 
     Raises:
         TypeError: If a tensor has the wrong dtype.
-        ValueError: If a shape is wrong, the sample is empty, or a sampled label disagrees
-            with its role (a "positive" whose label is not 1, a "negative" whose label is not 0).
+        ValueError: If a shape is wrong, the ``N`` differ, a label is not 1, 0 or -1, an index is
+            outside ``[0, N)``, the sample is empty, or a sampled label disagrees with its role
+            (a "positive" whose label is not 1, a "negative" whose label is not 0).
 
     Example:
         >>> labels = torch.tensor([1, 0, -1])
@@ -655,21 +739,40 @@ def rpn_loss(
         (0.6931, 0.0)
     """
     check_tensor(objectness, "objectness", ndim=1, dims="(N,)", floating=True)
-    n = objectness.shape[0]
-    check_tensor(deltas, "deltas", ndim=2, dims="(N, 4)", floating=True, size={0: n, 1: 4})
-    check_tensor(labels, "labels", ndim=1, dims="(N,)", integer=True, size={0: n})
+    check_tensor(deltas, "deltas", ndim=2, dims="(N, 4)", floating=True, size={1: 4})
+    check_tensor(labels, "labels", ndim=1, dims="(N,)", integer=True)
     check_tensor(
         regression_targets, "regression_targets", ndim=2, dims="(N, 4)", floating=True,
-        size={0: n, 1: 4},
+        size={1: 4},
     )  # fmt: skip
-    check_tensor(pos_idx, "pos_idx", ndim=1, integer=True)
-    check_tensor(neg_idx, "neg_idx", ndim=1, integer=True)
+    n = check_same_batch(
+        objectness=objectness, deltas=deltas, labels=labels, regression_targets=regression_targets
+    )
+    _check_labels(labels)
+    for idx, name in ((pos_idx, "pos_idx"), (neg_idx, "neg_idx")):
+        check_tensor(idx, name, ndim=1, integer=True)
+        if idx.numel() and (int(idx.min()) < 0 or int(idx.max()) >= n):
+            raise ValueError(
+                f"{name} must index anchors in [0, {n}), got {int(idx.min())}..{int(idx.max())}"
+            )
     if pos_idx.numel() + neg_idx.numel() == 0:
         raise ValueError("pos_idx and neg_idx are both empty: the sample has no anchor")
     if not bool((labels[pos_idx] == 1).all()):
-        raise ValueError("pos_idx must index anchors labelled 1")
+        raise ValueError("pos_idx must index anchors that labels marks 1 (positive)")
     if not bool((labels[neg_idx] == 0).all()):
-        raise ValueError("neg_idx must index anchors labelled 0")
+        raise ValueError("neg_idx must index anchors that labels marks 0 (negative)")
+    return _rpn_loss(objectness, deltas, labels, regression_targets, pos_idx, neg_idx)
+
+
+def _rpn_loss(
+    objectness: torch.Tensor,
+    deltas: torch.Tensor,
+    labels: torch.Tensor,
+    regression_targets: torch.Tensor,
+    pos_idx: torch.Tensor,
+    neg_idx: torch.Tensor,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """:func:`rpn_loss` on checked arguments (no host sync)."""
     sampled = torch.cat((pos_idx, neg_idx))  # (P + Q,)
     target = (labels[sampled] == 1).to(objectness.dtype)  # (P + Q,)
     cls_loss = F.binary_cross_entropy_with_logits(objectness[sampled], target)
@@ -693,7 +796,8 @@ def clip_boxes(boxes: torch.Tensor, image_size: tuple[int, int]) -> torch.Tensor
         image_size: ``(H, W)``.
 
     Returns:
-        ``(..., 4)`` clipped boxes (a new tensor).
+        ``(..., 4)`` clipped boxes (a new tensor). Pure math: NaN coordinates propagate (as
+        through ``torch.clamp``); infinite ones are clipped to the border.
 
     Raises:
         TypeError: If ``boxes`` is not floating point or ``image_size`` not a pair of ints.
@@ -742,8 +846,8 @@ def nms(boxes: torch.Tensor, scores: torch.Tensor, iou_threshold: float) -> torc
     operations on all boxes), not over boxes; see the module source for why it is exact.
 
     Args:
-        boxes: ``(N, 4)`` boxes.
-        scores: ``(N,)`` scores.
+        boxes: ``(N, 4)`` boxes, finite.
+        scores: ``(N,)`` scores, finite.
         iou_threshold: In ``[0, 1]``.
 
     Returns:
@@ -752,7 +856,9 @@ def nms(boxes: torch.Tensor, scores: torch.Tensor, iou_threshold: float) -> torc
 
     Raises:
         TypeError: If a tensor is not floating point or the threshold not a number.
-        ValueError: If a shape is wrong or the threshold out of range.
+        ValueError: If a shape is wrong, ``boxes`` and ``scores`` differ in ``N``, a box or
+            score is not finite (a NaN score has no place in the order), or the threshold is
+            out of range.
 
     Example:
         >>> boxes = torch.tensor([[0., 0., 10., 10.], [1., 1., 11., 11.], [20., 20., 30., 30.]])
@@ -762,7 +868,10 @@ def nms(boxes: torch.Tensor, scores: torch.Tensor, iou_threshold: float) -> torc
     _check_boxes(boxes, "boxes")
     if boxes.ndim != 2:
         raise ValueError(f"boxes must be 2-D (N, 4), got shape {tuple(boxes.shape)}")
-    check_tensor(scores, "scores", ndim=1, dims="(N,)", floating=True, size={0: boxes.shape[0]})
+    check_tensor(scores, "scores", ndim=1, dims="(N,)", floating=True)
+    check_same_batch(boxes=boxes, scores=scores)
+    check_finite(boxes, "boxes")
+    check_finite(scores, "scores")
     check_number(iou_threshold, "iou_threshold", low=0, high=1)
     order = torch.sort(scores, descending=True, stable=True).indices  # (N,)
     sorted_boxes = boxes[order]  # (N, 4)
@@ -803,9 +912,9 @@ def propose(
     map, batched over images (NMS runs on a ``(B, n, n)`` IoU tensor).
 
     Args:
-        objectness: ``(B, N)`` logits.
-        deltas: ``(B, N, 4)`` offsets.
-        anchors: ``(N, 4)`` anchors.
+        objectness: ``(B, N)`` logits, finite.
+        deltas: ``(B, N, 4)`` offsets, finite.
+        anchors: ``(N, 4)`` anchors, finite.
         image_size: ``(H, W)`` to clip to.
         pre_nms_top_n: Highest-scoring anchors kept before NMS, >= 1.
         post_nms_top_n: Proposals kept after NMS, >= 1.
@@ -817,7 +926,8 @@ def propose(
 
     Raises:
         TypeError: If an argument has the wrong type.
-        ValueError: If a shape or number is out of range.
+        ValueError: If a shape or number is out of range, ``deltas`` or ``anchors`` does not
+            match ``objectness``' ``(B, N)``, or an input is not finite.
 
     Example:
         >>> anchors = generate_anchors((4, 4), 8, (16.0,), (1.0,))  # neighbours overlap by 1/3
@@ -828,8 +938,19 @@ def propose(
     """
     check_tensor(objectness, "objectness", ndim=2, dims="(B, N)", floating=True)
     b, n = objectness.shape
-    check_tensor(deltas, "deltas", ndim=3, dims="(B, N, 4)", floating=True, size={0: b, 1: n, 2: 4})
-    check_tensor(anchors, "anchors", ndim=2, dims="(N, 4)", floating=True, size={0: n, 1: 4})
+    check_tensor(deltas, "deltas", ndim=3, dims="(B, N, 4)", floating=True, size={2: 4})
+    if deltas.shape[:2] != (b, n):
+        raise ValueError(
+            f"deltas must be (B, N, 4) with objectness' (B, N) = {(b, n)}, "
+            f"got shape {tuple(deltas.shape)}"
+        )
+    check_tensor(anchors, "anchors", ndim=2, dims="(N, 4)", floating=True, size={1: 4})
+    if anchors.shape[0] != n:
+        raise ValueError(
+            f"anchors must be (N, 4) with objectness' N = {n}, got shape {tuple(anchors.shape)}"
+        )
+    for x, name in ((objectness, "objectness"), (deltas, "deltas"), (anchors, "anchors")):
+        check_finite(x, name)
     check_int(pre_nms_top_n, "pre_nms_top_n", minimum=1)
     check_int(post_nms_top_n, "post_nms_top_n", minimum=1)
     check_number(nms_iou, "nms_iou", low=0, high=1)
@@ -864,17 +985,18 @@ def proposal_recall(
 
     Args:
         proposals: What :func:`propose` returned, ``(B, P, 4)``.
-        gt_boxes: ``(B, M, 4)`` boxes.
+        gt_boxes: ``(B, M, 4)`` boxes, finite.
         gt_valid: ``(B, M)`` bool mask of real boxes.
-        iou_thresholds: Thresholds ``t`` in ``[0, 1]``.
-        counts: Numbers of proposals ``k`` >= 1 (``k > P`` counts all ``P``).
+        iou_thresholds: Thresholds ``t`` in ``[0, 1]``, at least one.
+        counts: Numbers of proposals ``k`` >= 1 (``k > P`` counts all ``P``), at least one.
 
     Returns:
         ``(len(iou_thresholds), len(counts))`` float recall.
 
     Raises:
         TypeError: If an argument has the wrong type.
-        ValueError: If a shape is wrong or nothing is valid.
+        ValueError: If a shape is wrong, a box is not finite, ``iou_thresholds`` or ``counts``
+            is empty or holds a value out of range, or nothing is valid.
 
     Example:
         >>> props = Proposals(torch.tensor([[[0., 0., 10., 10.], [0., 0., 5., 5.]]]),
@@ -887,11 +1009,20 @@ def proposal_recall(
         raise TypeError(f"proposals must be a Proposals, got {type(proposals).__name__}")
     b, p = proposals.valid.shape
     check_tensor(gt_boxes, "gt_boxes", ndim=3, dims="(B, M, 4)", floating=True, size={0: b, 2: 4})
+    check_finite(gt_boxes, "gt_boxes")
     check_tensor(gt_valid, "gt_valid", ndim=2, dims="(B, M)", size={0: b, 1: gt_boxes.shape[1]})
-    if gt_valid.dtype != torch.bool or not bool(gt_valid.any()):
-        raise ValueError("gt_valid must be a bool mask with at least one True")
-    thresholds = [check_number(t, "iou_thresholds[i]", low=0, high=1) for t in iou_thresholds]
-    ks = [min(check_int(k, "counts[i]", minimum=1), p) for k in counts]
+    if gt_valid.dtype != torch.bool:
+        raise TypeError(f"gt_valid must be a bool tensor, got {gt_valid.dtype}")
+    if not bool(gt_valid.any()):
+        raise ValueError("gt_valid must mark at least one real box (True)")
+    thresholds = [
+        check_number(t, f"iou_thresholds[{i}]", low=0, high=1)
+        for i, t in enumerate(_check_sequence(iou_thresholds, "iou_thresholds"))
+    ]
+    ks = [
+        min(check_int(k, f"counts[{i}]", minimum=1), p)
+        for i, k in enumerate(_check_sequence(counts, "counts"))
+    ]
     iou = box_iou(proposals.boxes, gt_boxes.to(proposals.boxes.dtype))  # (B, P, M)
     iou = torch.where(proposals.valid[..., None], iou, 0.0)
     best_so_far = iou.cummax(dim=1).values  # (B, P, M) best IoU among the first k proposals
@@ -964,9 +1095,19 @@ class TinyRPN(nn.Module):
     def forward(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Map ``(B, C, H, W)`` images to ``(B, H'·W'·A)`` logits and ``(B, H'·W'·A, 4)`` offsets.
 
-        The outputs are flattened in the ``(y, x, a)`` order of :func:`generate_anchors`.
+        The outputs are flattened in the ``(y, x, a)`` order of :func:`generate_anchors`; the
+        network is fully convolutional, so any ``H, W >= 1`` gives ``H' = ⌈H / stride⌉``,
+        ``W' = ⌈W / stride⌉``. Images of another floating dtype are converted to the weights'.
+        Pure math: a NaN or infinite pixel propagates to the outputs, as through torch's
+        convolutions.
+
+        Raises:
+            TypeError: If ``images`` is not a floating-point tensor.
+            ValueError: If ``images`` is not 4-D with ``C = in_channels``.
         """
-        check_tensor(images, "images", ndim=4, dims="(B, C, H, W)", floating=True)
+        c_in = self.backbone[0].in_channels
+        check_tensor(images, "images", ndim=4, dims="(B, C, H, W)", floating=True, size={1: c_in})
+        images = images.to(self.cls_logits.weight.dtype)
         t = F.relu(self.conv(self.backbone(images)))  # (B, D, H', W')
         logits, boxes = self.cls_logits(t), self.bbox_pred(t)  # (B, A, H', W'), (B, 4A, H', W')
         b, a, h, w = logits.shape
@@ -1013,8 +1154,9 @@ def train_rpn(
     - ``"all"``: no sampling, every labelled anchor (mean loss over them).
 
     Args:
-        images: ``(N, C, H, W)`` training images.
-        gt_boxes: ``(N, M, 4)`` boxes.
+        images: ``(N, C, H, W)`` training images, finite, ``N >= 1``; converted to float32
+            (the model's dtype).
+        gt_boxes: ``(N, M, 4)`` boxes, finite; converted to float32.
         gt_valid: ``(N, M)`` bool mask of real boxes.
         config: Hyper-parameters (default :class:`RpnConfig`).
         sampling: ``"joint"``, ``"per_type"`` or ``"all"``.
@@ -1025,9 +1167,10 @@ def train_rpn(
         ``(model, history)``: the trained model (on ``images``' device) and an :class:`RpnHistory`.
 
     Raises:
-        TypeError: If an argument has the wrong type.
-        ValueError: If a shape is wrong, ``sampling`` unknown or the images' size differs from
-            ``config.image_size``.
+        TypeError: If an argument has the wrong type (``gt_valid`` not bool included).
+        ValueError: If a shape is wrong, the batch sizes differ, ``images`` is empty, an image
+            or box is not finite, ``sampling`` unknown, the images' size differs from
+            ``config.image_size``, or a step's images have no labelled anchor to learn from.
         companion.core.training.NonFiniteLossError: If a loss becomes NaN or infinite.
     """
     config = RpnConfig() if config is None else config
@@ -1038,14 +1181,23 @@ def train_rpn(
         raise ValueError(
             f"images must be {config.image_size} (config.image_size), got {tuple(images.shape[-2:])}"
         )
-    n = images.shape[0]
-    check_tensor(gt_boxes, "gt_boxes", ndim=3, dims="(N, M, 4)", floating=True, size={0: n, 2: 4})
-    check_tensor(gt_valid, "gt_valid", ndim=2, dims="(N, M)", size={0: n, 1: gt_boxes.shape[1]})
-    if sampling not in SAMPLINGS:
-        raise ValueError(f"sampling must be one of {SAMPLINGS}, got {sampling!r}")
+    check_tensor(gt_boxes, "gt_boxes", ndim=3, dims="(N, M, 4)", floating=True, size={2: 4})
+    check_tensor(gt_valid, "gt_valid", ndim=2, dims="(N, M)")
+    if gt_valid.dtype != torch.bool:
+        raise TypeError(f"gt_valid must be a bool tensor, got {gt_valid.dtype}")
+    n = check_same_batch(images=images, gt_boxes=gt_boxes, gt_valid=gt_valid)
+    if gt_valid.shape[1] != gt_boxes.shape[1]:
+        raise ValueError(
+            f"gt_valid must have one flag per box of gt_boxes (M = {gt_boxes.shape[1]}), "
+            f"got shape {tuple(gt_valid.shape)}"
+        )
+    check_nonempty(images, "images")
+    check_finite(images, "images")
+    check_finite(gt_boxes, "gt_boxes")
+    check_choice(sampling, "sampling", SAMPLINGS)
     check_int(seed, "seed", minimum=0)
-    if not isinstance(progress, bool):
-        raise TypeError(f"progress must be a bool, got {type(progress).__name__}")
+    check_bool(progress, "progress")
+    images, gt_boxes = images.float(), gt_boxes.float()  # the model's dtype
     device = images.device
     anchors = generate_anchors(
         config.feature_size, config.stride, config.sizes, config.ratios, device=device
@@ -1068,12 +1220,14 @@ def train_rpn(
     for step in tqdm(range(config.steps), disable=not progress, desc=f"RPN ({sampling})"):
         idx = torch.randint(0, n, (config.batch_images,), generator=g, device=device)  # (b,)
         batch_labels = labels[idx]  # (b, A_all)
+        # Labels, samples and indices are correct by construction here: the unchecked versions
+        # skip the public functions' host syncs.
         if sampling == "joint":
-            pos, neg = sample_anchors(
+            pos, neg = _sample_anchors(
                 batch_labels, config.batch_size_per_image, config.positive_fraction, g
             )
         elif sampling == "per_type":
-            pos, neg = sample_anchors_per_type(
+            pos, neg = _sample_anchors_per_type(
                 batch_labels, config.num_anchors, config.batch_size_per_image,
                 config.positive_fraction, g,
             )  # fmt: skip
@@ -1081,7 +1235,12 @@ def train_rpn(
             flat = batch_labels.flatten()  # (b, A_all) -> (b*A_all,)
             pos, neg = (flat == 1).nonzero().squeeze(1), (flat == 0).nonzero().squeeze(1)
         logits, deltas = model(images[idx])
-        cls_loss, box_loss = rpn_loss(
+        if len(pos) + len(neg) == 0:  # no labelled anchor in these images: nothing to learn
+            raise ValueError(
+                f"step {step}: the sampled images have no positive or negative anchor; "
+                "check gt_boxes, gt_valid and config.fg_iou/bg_iou"
+            )
+        cls_loss, box_loss = _rpn_loss(
             logits.flatten(),  # (b, A_all) -> (b*A_all,)
             deltas.reshape(-1, 4),  # (b, A_all, 4) -> (b*A_all, 4)
             batch_labels.flatten(),  # (b, A_all) -> (b*A_all,)

@@ -534,12 +534,10 @@ def test_training_variants_run(sampling):
 
 
 def test_training_stops_on_a_non_finite_loss():
+    """Finite data, but a step size that overflows the weights: the loss turns NaN at step 1."""
     data = box_scenes(8, size=(64, 64), seed=0)
-    images = data.images.clone()
-    images[0, 0, 0, 0] = float("nan")
-    images[:] = images[0]
-    with pytest.raises(NonFiniteLossError, match="RPN loss"):
-        train_rpn(images, data.boxes, data.valid, small_config(steps=2))
+    with pytest.raises(NonFiniteLossError, match="RPN loss became nan at step 1"):
+        train_rpn(data.images, data.boxes, data.valid, small_config(steps=4, lr=1e30))
 
 
 # --- Data -----------------------------------------------------------------------------------------
@@ -669,6 +667,66 @@ def test_box_scenes_is_seeded():
             ValueError,
             "deltas",
         ),
+        (
+            lambda: rpn_loss(
+                torch.zeros(3),
+                torch.zeros(3, 4),
+                torch.tensor([1, 0, 2]),
+                torch.zeros(3, 4),
+                torch.tensor([0]),
+                torch.tensor([1]),
+            ),
+            ValueError,
+            "labels must hold 1, 0 or -1",
+        ),
+        (
+            lambda: rpn_loss(
+                torch.zeros(3),
+                torch.zeros(3, 4),
+                torch.tensor([1, 0, 0]),
+                torch.zeros(3, 4),
+                torch.tensor([0]),
+                torch.tensor([3]),
+            ),
+            ValueError,
+            r"neg_idx must index anchors in \[0, 3\)",
+        ),
+        (
+            lambda: sample_anchors(torch.tensor([1, 0, 5])),
+            ValueError,
+            "labels must hold 1, 0 or -1",
+        ),
+        (
+            lambda: nms(torch.zeros(2, 4), torch.tensor([0.5, float("nan")]), 0.5),
+            ValueError,
+            "scores must be finite",
+        ),
+        (
+            lambda: nms(torch.zeros(2, 4), torch.tensor([0.5]), 0.5),
+            ValueError,
+            "boxes and scores must have the same batch size",
+        ),
+        (
+            lambda: propose(torch.zeros(1, 3), torch.zeros(1, 4, 4), torch.zeros(4, 4), (8, 8)),
+            ValueError,
+            r"deltas must be \(B, N, 4\) with objectness' \(B, N\) = \(1, 3\)",
+        ),
+        (
+            lambda: label_anchors(
+                torch.zeros(3, 4), torch.zeros(2, 2, 4), valid=torch.ones(2, dtype=torch.bool)
+            ),
+            ValueError,
+            r"one flag per box of gt_boxes \(2, 2, 4\)",
+        ),
+        (lambda: label_anchors(torch.zeros(0, 4), torch.zeros(2, 4)), ValueError, "anchors"),
+        (lambda: generate_anchors((2, 2), 8, (8.0, 8.0), (1.0,)), ValueError, "sizes"),
+        (
+            lambda: generate_anchors((2, 2), 8, (8.0,), (1.0,), dtype=torch.int64),
+            TypeError,
+            "dtype",
+        ),
+        (lambda: anchor_types(2, 3, device="bogus"), ValueError, "device"),
+        (lambda: TinyRPN(9, stride=4)(torch.zeros(1, 3, 8, 8)), ValueError, "images"),
         (lambda: clip_boxes(torch.zeros(2, 4), (0, 4)), ValueError, "image_size"),
         (lambda: RpnConfig(stride=6), ValueError, "stride"),
         (lambda: RpnConfig(image_size=(63, 64)), ValueError, "multiple of stride"),
@@ -695,6 +753,14 @@ def test_train_rpn_refuses_bad_arguments():
         train_rpn(data.images, data.boxes, data.valid, small_config(), progress="no")
     with pytest.raises(TypeError, match="config"):
         train_rpn(data.images, data.boxes, data.valid, {"steps": 3})
+    with pytest.raises(ValueError, match="images, gt_boxes and gt_valid must have the same batch"):
+        train_rpn(data.images[:2], data.boxes, data.valid, small_config())
+    with pytest.raises(TypeError, match="gt_valid must be a bool tensor"):
+        train_rpn(data.images, data.boxes, data.valid.float(), small_config())
+    bad = data.images.clone()
+    bad[0, 0, 0, 0] = float("inf")
+    with pytest.raises(ValueError, match="images must be finite"):
+        train_rpn(bad, data.boxes, data.valid, small_config())
 
 
 def test_inputs_are_not_modified():

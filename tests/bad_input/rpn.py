@@ -74,7 +74,12 @@ CASES = [
             rpn.TinyRPN(2, channels=4, stride=8).forward,
             dict(images=torch.zeros(2, 1, 16, 16)),
         ),
-        ok={"images:float64": "converted to float32"},
+        ok={
+            "images:float64": "converted to float32",
+            "images:empty": "an empty batch gives empty outputs",
+            "images:last-1": "fully convolutional: any width gives a map of ceil(W / stride)",
+        },
+        extra=[("another channel count", "images", torch.zeros(2, 3, 16, 16), "images")],
     ),
     Case(
         "companion.rpn.anchor_types",
@@ -83,7 +88,7 @@ CASES = [
     Case(
         "companion.rpn.box_iou",
         lambda: (rpn.box_iou, dict(a=ANCHORS, b=GT)),
-        ok={"a:float64": FLOAT64, "b:float64": FLOAT64, "a:rank+1": "?", "b:rank+1": "?"},
+        ok={"a:float64": FLOAT64, "b:float64": FLOAT64},
     ),
     Case(
         "companion.rpn.clip_boxes",
@@ -135,8 +140,8 @@ CASES = [
         ok={
             "anchors:float64": FLOAT64,
             "gt_boxes:float64": FLOAT64,
-            "gt_boxes:rank+1": "(B, M, 4)",
             "bg_iou:zero": "0 allowed",
+            "valid:none": "documented: None means every box is real",
         },
         extra=[("bg > fg", "bg_iou", 0.8, "bg_iou")],
     ),
@@ -160,7 +165,11 @@ CASES = [
                 counts=[1, 2],
             ),
         ),
-        ok={"gt_boxes:float64": FLOAT64},
+        ok={
+            "gt_boxes:float64": FLOAT64,
+            "iou_thresholds:longer": "a repeated threshold is a valid query; its row repeats",
+            "counts:longer": "a repeated count is a valid query; its column repeats",
+        },
     ),
     Case(
         "companion.rpn.propose",
@@ -197,9 +206,13 @@ CASES = [
             "deltas:float64": FLOAT64,
             "regression_targets:float64": FLOAT64,
             "pos_idx:empty": "no positives sampled",
+            "neg_idx:empty": "no negatives sampled (the sample holds positives)",
             "labels:negative": "-1 is 'ignore'",
         },
-        extra=[("negative sampled as positive", "pos_idx", torch.tensor([1]), "pos_idx")],
+        extra=[
+            ("negative sampled as positive", "pos_idx", torch.tensor([1]), "pos_idx"),
+            ("a label that is not 1, 0 or -1", "labels", torch.tensor([1, 0, 2]), "labels"),
+        ],
     ),
     Case(
         "companion.rpn.sample_anchors",
@@ -215,6 +228,7 @@ CASES = [
         ok={
             "labels:rank+1": "(B, N)",
             "labels:negative": "-1 is 'ignore'",
+            "labels:last-1": "an image with one anchor is valid",
             "positive_fraction:zero": "0 allowed",
         },
     ),
@@ -250,6 +264,10 @@ CASES = [
                 progress=False,
             ),
         ),
-        ok={"seed:zero": "seed 0"},
+        ok={
+            "seed:zero": "seed 0",
+            "images:float64": "converted to float32",
+            "gt_boxes:float64": "converted to float32",
+        },
     ),
 ]
