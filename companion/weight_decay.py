@@ -28,14 +28,26 @@ Convention:
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-from companion.core.checks import check_int, check_number, check_same_shape, check_tensor
+from companion.core.checks import (
+    check_bool,
+    check_callable,
+    check_choice,
+    check_finite,
+    check_int,
+    check_module,
+    check_nonempty,
+    check_number,
+    check_optimizer,
+    check_same_shape,
+    check_tensor,
+)
 from companion.core.device import eval_mode, seeded
 from companion.core.training import check_finite_loss
 
@@ -135,14 +147,39 @@ class _Adam(torch.optim.Optimizer):
         weight_decay: float,
     ) -> None:
         _check_hyper(lr, betas, eps, weight_decay)
+        if params is None or isinstance(params, (torch.Tensor, str, Mapping)):
+            raise TypeError(
+                "params must be an iterable of tensors or of parameter groups (dicts), got "
+                f"{type(params).__name__}"
+            )
+        params = list(params)
+        if not params:
+            raise ValueError("params must not be empty: an optimizer needs at least one tensor")
         defaults = {"lr": lr, "betas": tuple(betas), "eps": eps, "weight_decay": weight_decay}
         super().__init__(params, defaults)
 
+    def add_param_group(self, param_group: dict) -> None:
+        """Add a parameter group, checking its own hyperparameters as the constructor checks."""
+        super().add_param_group(param_group)
+        group, i = self.param_groups[-1], len(self.param_groups) - 1
+        if not isinstance(group["betas"], (tuple, list)) or len(group["betas"]) != 2:
+            raise TypeError(f"betas of parameter group {i} must be a pair, got {group['betas']!r}")
+        for key, bounds in (("lr", {"low": 0}), ("eps", {"low": 0}), ("weight_decay", {"low": 0})):
+            check_number(group[key], f"{key} of parameter group {i}", **bounds)
+        for j, beta in enumerate(group["betas"]):
+            name = f"betas[{j}] of parameter group {i}"
+            check_number(beta, name, low=0, high=1, high_inclusive=False)
+
     @torch.no_grad()
     def step(self, closure: Callable[[], torch.Tensor] | None = None) -> torch.Tensor | None:
-        """Take one step; ``closure`` (optional) re-evaluates the loss, as in PyTorch."""
+        """Take one step; ``closure`` (optional) re-evaluates the loss, as in PyTorch.
+
+        Raises:
+            TypeError: If ``closure`` is neither ``None`` nor callable.
+        """
         loss = None
         if closure is not None:
+            check_callable(closure, "closure")
             with torch.enable_grad():
                 loss = closure()
         for group in self.param_groups:
@@ -208,8 +245,10 @@ class AdamL2(_Adam):
         weight_decay: λ, >= 0.
 
     Raises:
-        ValueError: If a hyperparameter is out of range; the message names it.
-        TypeError: If ``betas`` is not a pair.
+        ValueError: If a hyperparameter (of the defaults or of a parameter group) is out of range,
+            or ``params`` is empty; the message names it.
+        TypeError: If ``betas`` is not a pair, a hyperparameter is not a number, or ``params`` is
+            not an iterable of tensors or parameter groups.
 
     Example:
         >>> w = nn.Parameter(torch.tensor([1.0, -2.0]))
@@ -246,8 +285,10 @@ class AdamW(_Adam):
         weight_decay: λ, >= 0 (PyTorch's default 1e-2).
 
     Raises:
-        ValueError: If a hyperparameter is out of range; the message names it.
-        TypeError: If ``betas`` is not a pair.
+        ValueError: If a hyperparameter (of the defaults or of a parameter group) is out of range,
+            or ``params`` is empty; the message names it.
+        TypeError: If ``betas`` is not a pair, a hyperparameter is not a number, or ``params`` is
+            not an iterable of tensors or parameter groups.
 
     Example:
         >>> w = nn.Parameter(torch.tensor([1.0, -2.0]))
@@ -284,10 +325,13 @@ def heatmap_loss(pred: torch.Tensor, target: torch.Tensor, reduction: str = "mea
             ``K, H, W`` and mean over ``B``, which is ``K·H·W`` times larger.
 
     Returns:
-        A 0-d tensor.
+        A 0-d tensor. A NaN or inf in ``pred`` or ``target`` propagates to it, as in
+        ``F.mse_loss``; the training functions stop on it.
 
     Raises:
-        ValueError: If the shapes differ or ``reduction`` is unknown.
+        ValueError: If a tensor is not 4-D, the shapes differ, they are empty or ``reduction`` is
+            unknown.
+        TypeError: If a tensor is not a floating tensor, or ``reduction`` not a str.
 
     Example:
         >>> p, t = torch.zeros(2, 5, 4, 4), torch.ones(2, 5, 4, 4)
@@ -297,11 +341,10 @@ def heatmap_loss(pred: torch.Tensor, target: torch.Tensor, reduction: str = "mea
     check_tensor(pred, "pred", ndim=4, dims="(B, K, H, W)", floating=True)
     check_tensor(target, "target", ndim=4, dims="(B, K, H, W)", floating=True)
     check_same_shape(pred, "pred", target, "target")
-    if reduction == "mean":
+    check_nonempty(pred, "pred")  # a mean over nothing is NaN
+    if check_choice(reduction, "reduction", ("mean", "sum")) == "mean":
         return ((pred - target) ** 2).mean()
-    if reduction == "sum":
-        return ((pred - target) ** 2).sum(dim=(1, 2, 3)).mean()
-    raise ValueError(f"reduction must be 'mean' or 'sum', got {reduction!r}")
+    return ((pred - target) ** 2).sum(dim=(1, 2, 3)).mean()
 
 
 def best_constant_loss(heatmaps: torch.Tensor, per: str = "channel") -> torch.Tensor:
@@ -321,10 +364,12 @@ def best_constant_loss(heatmaps: torch.Tensor, per: str = "channel") -> torch.Te
         per: ``"channel"`` (one constant per K) or ``"pixel"`` (one per K, H, W).
 
     Returns:
-        A 0-d tensor, or ``(S,)`` for a stack of batches.
+        A 0-d tensor, or ``(S,)`` for a stack of batches. A NaN or inf in ``heatmaps`` propagates
+        to it, as through ``torch.var``.
 
     Raises:
-        ValueError: If ``heatmaps`` is not 4-D or 5-D, or ``per`` is unknown.
+        ValueError: If ``heatmaps`` is not 4-D or 5-D, is empty, or ``per`` is unknown.
+        TypeError: If ``heatmaps`` is not a floating tensor.
 
     Example:
         >>> t = torch.zeros(2, 1, 2, 2); t[0, 0, 0, 0] = 1.0
@@ -337,6 +382,7 @@ def best_constant_loss(heatmaps: torch.Tensor, per: str = "channel") -> torch.Te
             f"heatmaps must be 4-D (B, K, H, W) or 5-D (S, B, K, H, W), got shape "
             f"{tuple(heatmaps.shape)}"
         )
+    check_nonempty(heatmaps, "heatmaps")
     if per == "channel":
         dims = (-4, -2, -1)  # B, H, W
     elif per == "pixel":
@@ -384,8 +430,9 @@ class Hourglass(nn.Module):
             keeps ``nn.Conv2d``'s default uniform initialisation, drawn from ``seed``).
 
     Raises:
-        ValueError: If a size is < 1 or ``readout`` is unknown.
-        TypeError: If a size is not an int.
+        ValueError: If a size is < 1, ``seed`` is negative or ``readout`` is unknown.
+        TypeError: If a size or ``seed`` is not an int, ``batch_norm`` is not a bool, or
+            ``readout`` is not a str.
 
     Example:
         >>> net = Hourglass(1, 5, width=8)
@@ -404,8 +451,11 @@ class Hourglass(nn.Module):
         readout: str = "zero",
     ) -> None:
         super().__init__()
+        if not isinstance(readout, str):
+            raise TypeError(f"readout must be a str, got {type(readout).__name__}")
         if readout not in ("zero", "pytorch"):
             raise ValueError(f"readout must be 'zero' or 'pytorch', got {readout!r}")
+        batch_norm = check_bool(batch_norm, "batch_norm")
         check_int(in_channels, "in_channels", minimum=1)
         check_int(out_channels, "out_channels", minimum=1)
         d = check_int(width, "width", minimum=1)
@@ -435,16 +485,44 @@ class Hourglass(nn.Module):
             self.head.load_state_dict(default_head)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """Map images ``(B, C_in, H, W)`` to heatmaps ``(B, K, H, W)``."""
-        check_tensor(x, "x", ndim=4, dims="(B, C, H, W)", floating=True)
-        if x.shape[-2] % 4 or x.shape[-1] % 4:
-            raise ValueError(f"x must have H and W divisible by 4, got shape {tuple(x.shape)}")
+        """Map images ``(B, C_in, H, W)`` to heatmaps ``(B, K, H, W)``.
+
+        A NaN or inf in ``x`` propagates to the output, as through any torch module; the training
+        functions stop on the non-finite loss it gives.
+
+        Raises:
+            TypeError: If ``x`` is not a tensor of the network's dtype.
+            ValueError: If ``x`` is not 4-D with ``C_in`` channels and H, W divisible by 4.
+        """
+        _check_input(self, x, "x")
         e0 = self.enc0(x)  # (B, D, H, W)
         e1 = self.enc1(self.pool(e0))  # (B, 2D, H/2, W/2)
         m = self.mid(self.pool(e1))  # (B, 2D, H/4, W/4)
         d1 = self.dec1(self.up(m) + e1)  # (B, D, H/2, W/2)
         d0 = self.dec0(self.up(d1) + e0)  # (B, D, H, W)
         return self.head(d0)  # (B, K, H, W)
+
+
+def _check_input(model: nn.Module, x: object, name: str) -> torch.Tensor:
+    """Check that ``x`` is a batch of images ``(B, C, H, W)`` that ``model`` can read.
+
+    The dtype must be the model's (a float64 batch into a float32 network fails deep inside
+    ``conv2d``); for an :class:`Hourglass` also ``C_in`` and the divisibility of H and W by 4.
+    """
+    check_tensor(x, name, ndim=4, dims="(B, C, H, W)", floating=True)
+    weight = next(model.parameters(), None)
+    if weight is not None and x.dtype != weight.dtype:
+        raise TypeError(f"{name} must have the model's dtype {weight.dtype}, got {x.dtype}")
+    if isinstance(model, Hourglass):
+        c_in = model.enc0[0].in_channels
+        if x.shape[1] != c_in:
+            raise ValueError(
+                f"{name} must have the network's {c_in} input channel(s), got shape "
+                f"{tuple(x.shape)}"
+            )
+        if x.shape[-2] % 4 or x.shape[-1] % 4:
+            raise ValueError(f"{name} must have H and W divisible by 4, got shape {tuple(x.shape)}")
+    return x
 
 
 # --- Training and what it records ------------------------------------------------------------
@@ -519,12 +597,8 @@ class LayerProbe:
     """
 
     def __init__(self, model: nn.Module, optimizer: torch.optim.Optimizer) -> None:
-        if not isinstance(model, nn.Module):
-            raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
-        if not isinstance(optimizer, torch.optim.Optimizer):
-            raise TypeError(
-                f"optimizer must be a torch.optim.Optimizer, got {type(optimizer).__name__}"
-            )
+        check_module(model, "model")
+        check_optimizer(optimizer, "optimizer")
         self.model = model
         self.weights = [
             (name.removesuffix(".weight"), p)
@@ -539,6 +613,7 @@ class LayerProbe:
         self.relus = [(n, m) for n, m in model.named_modules() if isinstance(m, nn.ReLU)]
         self.watching = False  # count dead units in the next forward pass?
         self.alive: dict[str, torch.Tensor] = {}  # per ReLU, (C,) True where a channel fired
+        self.output: tuple[torch.Size, torch.dtype] | None = None  # the watched pass's output
         self.steps: list[int] = []
         self.ratio: list[list[float]] = []
         self.weight_norm: list[list[float]] = []
@@ -558,8 +633,13 @@ class LayerProbe:
 
         return hook
 
+    def _output_hook(self, _module: nn.Module, _inp: tuple, out: object) -> None:
+        if self.watching and isinstance(out, torch.Tensor):
+            self.output = (out.shape, out.dtype)
+
     def __enter__(self) -> LayerProbe:
         self._handles = [m.register_forward_hook(self._hook(n)) for n, m in self.relus]
+        self._handles.append(self.model.register_forward_hook(self._output_hook))
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -577,14 +657,33 @@ class LayerProbe:
         """Store the diagnostics of ``step`` from the current weights, gradients and ``pred``.
 
         Args:
-            step: The step being recorded (0-based).
-            pred: The watched forward pass's output ``(B, K, H, W)``.
+            step: The step being recorded (0-based), after any step already recorded.
+            pred: The watched forward pass's output ``(B, K, H, W)``, finite.
 
         Raises:
-            ValueError: If no forward pass was watched since the probe was entered.
+            ValueError: If no forward pass was watched since the probe was entered, ``step`` is
+                negative or not after the last recorded step, or ``pred`` is not finite or not
+                the shape of the watched pass's output.
+            TypeError: If ``step`` is not an int, or ``pred`` is not a tensor of the watched
+                output's dtype.
         """
-        if len(self.alive) != len(self.relus):
+        if len(self.alive) != len(self.relus) or self.output is None:
             raise ValueError("record needs a forward pass run with watching = True first")
+        check_int(step, "step", minimum=0)
+        if self.steps and step <= self.steps[-1]:
+            raise ValueError(
+                f"step must come after the last recorded step {self.steps[-1]}, got {step}"
+            )
+        check_tensor(pred, "pred")
+        shape, dtype = self.output
+        if pred.shape != shape:
+            raise ValueError(
+                f"pred must be the watched forward pass's output, of shape {tuple(shape)}, got "
+                f"{tuple(pred.shape)}"
+            )
+        if pred.dtype != dtype:
+            raise TypeError(f"pred must have the watched output's dtype {dtype}, got {pred.dtype}")
+        check_finite(pred, "pred")
         self.steps.append(step)
         self.ratio.append(
             [
@@ -602,13 +701,36 @@ class LayerProbe:
         """The per-step curves (recorded by the caller) and this probe's records, as one record.
 
         Args:
-            loss: ``(S,)`` per-pixel losses.
-            constant_loss: ``(S,)`` the best constant prediction's losses.
-            penalty: ``(S,)`` the L2 terms.
+            loss: ``(S,)`` per-pixel losses, finite, one per step: S is more than the last
+                recorded step.
+            constant_loss: ``(S,)`` the best constant prediction's losses, finite (in the data's
+                dtype).
+            penalty: ``(S,)`` the L2 terms, finite.
 
         Returns:
             A :class:`HeatmapHistory`.
+
+        Raises:
+            TypeError: If a curve is not a floating tensor.
+            ValueError: If a curve is not 1-D, is empty, is not finite, the three differ in
+                length, or they are shorter than the recorded steps need.
         """
+        curves = {"loss": loss, "constant_loss": constant_loss, "penalty": penalty}
+        for name, curve in curves.items():
+            check_tensor(curve, name, ndim=1, dims="(S,)", floating=True)
+            check_nonempty(curve, name)
+        for name, curve in curves.items():
+            if curve.shape != loss.shape:
+                raise ValueError(
+                    f"{name} must have loss's length {len(loss)} (one value per step), got "
+                    f"{len(curve)}"
+                )
+            check_finite(curve, name)
+        if self.steps and len(loss) <= self.steps[-1]:
+            raise ValueError(
+                f"loss must cover every recorded step (up to {self.steps[-1]}), got {len(loss)} "
+                "values"
+            )
         return HeatmapHistory(
             loss=loss,
             constant_loss=constant_loss,
@@ -623,19 +745,38 @@ class LayerProbe:
         )
 
 
-def _check_training_args(
-    images: torch.Tensor, heatmaps: torch.Tensor, reduction: str, **counts: int
-) -> None:
-    check_tensor(images, "images", ndim=4, dims="(N, C, H, W)", floating=True)
+def _check_data(model: nn.Module, images: object, heatmaps: object) -> None:
+    """Images ``(N, C, H, W)`` that ``model`` reads, and heatmaps ``(N, K, H, W)`` to match."""
+    _check_input(model, images, "images")
     check_tensor(heatmaps, "heatmaps", ndim=4, dims="(N, K, H, W)", floating=True)
+    check_nonempty(images, "images")
     if len(images) != len(heatmaps):
         raise ValueError(
             f"images and heatmaps must have the same length N, got {len(images)} and {len(heatmaps)}"
         )
+    if heatmaps.shape[-2:] != images.shape[-2:]:
+        raise ValueError(
+            f"heatmaps must have images' H, W = {tuple(images.shape[-2:])}, got shape "
+            f"{tuple(heatmaps.shape)}"
+        )
+    if heatmaps.dtype != images.dtype:
+        raise TypeError(f"heatmaps must have images' dtype {images.dtype}, got {heatmaps.dtype}")
+
+
+def _check_training_args(
+    model: nn.Module,
+    images: torch.Tensor,
+    heatmaps: torch.Tensor,
+    progress: bool,
+    desc: str,
+    **counts: int,
+) -> None:
+    _check_data(model, images, heatmaps)
     for name, value in counts.items():
         check_int(value, name, minimum=0 if name == "seed" else 1)
-    if reduction not in ("mean", "sum"):
-        raise ValueError(f"reduction must be 'mean' or 'sum', got {reduction!r}")
+    check_bool(progress, "progress")
+    if not isinstance(desc, str):
+        raise TypeError(f"desc must be a str, got {type(desc).__name__}")
 
 
 def train_heatmaps(
@@ -681,16 +822,27 @@ def train_heatmaps(
         A :class:`HeatmapHistory`.
 
     Raises:
-        ValueError: If the data do not match, a count is < 1 or ``reduction`` is unknown.
-        TypeError: If a count is not an int, or the data are not floating tensors.
-        companion.core.training.NonFiniteLossError: If the loss becomes NaN or infinite.
+        ValueError: If the data do not match each other or the model, are empty, a count is < 1
+            (``seed`` < 0), ``reduction`` is unknown, or ``optimizer`` holds a tensor that is not
+            a parameter of ``model``.
+        TypeError: If ``model`` is not a module, ``optimizer`` not an optimizer, a count not an
+            int, the data not floating tensors of the model's dtype, ``progress`` not a bool or
+            ``desc`` not a str.
+        companion.core.training.NonFiniteLossError: If the loss becomes NaN or infinite (a NaN in
+            the data included).
     """
+    check_module(model, "model")
+    check_optimizer(optimizer, "optimizer")
     _check_training_args(
-        images, heatmaps, reduction, steps=steps, batch_size=batch_size, seed=seed,
+        model, images, heatmaps, progress, desc, steps=steps, batch_size=batch_size, seed=seed,
         record_every=record_every,
     )  # fmt: skip
+    check_choice(reduction, "reduction", ("mean", "sum"))
+    own = {id(p) for p in model.parameters()}
+    if any(id(p) not in own for group in optimizer.param_groups for p in group["params"]):
+        raise ValueError("optimizer must be built on model.parameters(), got a foreign tensor")
     if probe_images is not None:
-        check_tensor(probe_images, "probe_images", ndim=4, dims="(P, C, H, W)", floating=True)
+        _check_input(model, probe_images, "probe_images")
         if probe_images.shape[1:] != images.shape[1:]:
             raise ValueError(
                 f"probe_images must have images' (C, H, W) = {tuple(images.shape[1:])}, got "
@@ -742,7 +894,14 @@ class StackedHistory:
 
 def _per_model(value: float | Iterable[float], name: str, m: int, **bounds: float) -> torch.Tensor:
     """A hyperparameter given once or per model, as a float64 ``(M,)`` tensor, checked."""
-    values = [value] * m if isinstance(value, (int, float)) else list(value)
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        values = [value] * m
+    elif isinstance(value, (list, tuple)):
+        values = list(value)
+    else:
+        raise TypeError(
+            f"{name} must be a number or a sequence of {m} numbers, got {type(value).__name__}"
+        )
     if len(values) != m:
         raise ValueError(
             f"{name} must be a number or have one value per model ({m}), got {len(values)}"
@@ -799,11 +958,15 @@ def train_stacked(
         constant prediction's loss on the same batches.
 
     Raises:
-        ValueError: If the data do not match, a count is < 1, a hyperparameter is out of range or
-            has the wrong length, the networks differ in their parameters or one has buffers.
-        TypeError: If ``nets`` holds something other than modules, a count is not an int, or the
-            data are not floating tensors.
-        companion.core.training.NonFiniteLossError: If a loss becomes NaN or infinite.
+        ValueError: If the data do not match each other or the networks, are empty, a count is
+            < 1 (``seed`` < 0), a hyperparameter is out of range or has the wrong length,
+            ``reduction`` is unknown, the networks differ in their parameters or one has buffers.
+        TypeError: If ``nets`` is not a non-empty sequence of modules, a count is not an int, a
+            hyperparameter is not a number (``decoupled`` a bool, ``reduction`` a str) or a
+            sequence of them, the data are not floating tensors of the networks' dtype,
+            ``progress`` is not a bool or ``desc`` not a str.
+        companion.core.training.NonFiniteLossError: If a loss becomes NaN or infinite (a NaN in
+            the data included).
 
     Example:
         >>> nets = [Hourglass(width=4, seed=s) for s in (0, 1)]
@@ -811,12 +974,16 @@ def train_stacked(
         >>> train_stacked(nets, x, y, 3, lr=1e-3, weight_decay=[0.0, 1e-2]).loss.shape
         torch.Size([3, 2])
     """
-    _check_training_args(
-        images, heatmaps, "mean", steps=steps, batch_size=batch_size, seed=seed
-    )  # fmt: skip
-    nets = list(nets) if not isinstance(nets, nn.Module) else [nets]
+    if isinstance(nets, nn.Module):
+        nets = [nets]
+    if not isinstance(nets, (list, tuple, nn.ModuleList)):
+        raise TypeError(f"nets must be a sequence of torch.nn.Module, got {type(nets).__name__}")
+    nets = list(nets)
     if not nets or not all(isinstance(n, nn.Module) for n in nets):
         raise TypeError("nets must be a non-empty sequence of torch.nn.Module")
+    _check_training_args(
+        nets[0], images, heatmaps, progress, desc, steps=steps, batch_size=batch_size, seed=seed
+    )  # fmt: skip
     shapes = [[(k, p.shape) for k, p in n.named_parameters()] for n in nets]
     if any(s != shapes[0] for s in shapes):
         raise ValueError("nets must all have the same parameter names and shapes")
@@ -827,11 +994,23 @@ def train_stacked(
     m = len(nets)
     lrs = _per_model(lr, "lr", m, low=0, low_inclusive=False)
     decays = _per_model(weight_decay, "weight_decay", m, low=0)
-    flags = [decoupled] * m if isinstance(decoupled, bool) else list(decoupled)
-    if len(flags) != m or not all(isinstance(f, bool) for f in flags):
+    if isinstance(decoupled, bool):
+        flags = [decoupled] * m
+    elif isinstance(decoupled, (list, tuple)):
+        flags = list(decoupled)
+    else:
+        raise TypeError(f"decoupled must be a bool or {m} bools, got {type(decoupled).__name__}")
+    if not all(isinstance(f, bool) for f in flags):
+        raise TypeError(f"decoupled must be a bool or {m} bools, got {decoupled!r}")
+    if len(flags) != m:
         raise ValueError(f"decoupled must be a bool or {m} bools, got {decoupled!r}")
     is_w = torch.tensor(flags, dtype=torch.float64)
-    reductions = [reduction] * m if isinstance(reduction, str) else list(reduction)
+    if isinstance(reduction, str):
+        reductions = [reduction] * m
+    elif isinstance(reduction, (list, tuple)) and all(isinstance(r, str) for r in reduction):
+        reductions = list(reduction)
+    else:
+        raise TypeError(f"reduction must be a str or a sequence of {m} str, got {reduction!r}")
     if len(reductions) != m or any(r not in ("mean", "sum") for r in reductions):
         raise ValueError(f"reduction must be 'mean', 'sum' or {m} of them, got {reduction!r}")
     pixels = heatmaps[0].numel()  # K·H·W: a sum over them is this many times the mean
@@ -912,7 +1091,11 @@ def losses_along_line(
 
     Raises:
         ValueError: If the names or shapes of ``start`` and ``direction`` do not match the model's
-            parameters, or ``alphas`` is not 1-D.
+            parameters, the data do not match each other or the model, are empty or not finite,
+            ``alphas`` is not 1-D, empty or not finite, or ``weight_decay`` is negative.
+        TypeError: If ``model`` is not a module, ``start`` or ``direction`` not a mapping of
+            tensors, the data not floating tensors of the model's dtype, ``alphas`` not a
+            floating tensor or ``weight_decay`` not a number.
 
     Example:
         >>> net = Hourglass(width=4)
@@ -923,13 +1106,23 @@ def losses_along_line(
         >>> bool(loss[0] == loss[1]), bool((obj > loss).all())
         (True, True)
     """
+    check_module(model, "model")
     lam = check_number(weight_decay, "weight_decay", low=0)
     check_tensor(alphas, "alphas", ndim=1, dims="(A,)", floating=True)
+    check_nonempty(alphas, "alphas")
+    check_finite(alphas, "alphas")
+    _check_data(model, images, heatmaps)
+    check_finite(images, "images")
+    check_finite(heatmaps, "heatmaps")
     names = {n: p.shape for n, p in model.named_parameters()}
     for arg, params in (("start", start), ("direction", direction)):
+        if not isinstance(params, Mapping):
+            raise TypeError(f"{arg} must be a dict {{name: tensor}}, got {type(params).__name__}")
         if set(params) != set(names):
             raise ValueError(f"{arg} must have exactly the model's parameter names {sorted(names)}")
         for n, shape in names.items():
+            check_tensor(params[n], f"{arg}[{n!r}]", floating=True)
+            check_finite(params[n], f"{arg}[{n!r}]")
             if params[n].shape != shape:
                 raise ValueError(
                     f"{arg}[{n!r}] must have shape {tuple(shape)}, got {tuple(params[n].shape)}"

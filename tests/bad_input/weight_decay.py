@@ -140,9 +140,14 @@ CASES = [
     Case(
         "companion.weight_decay.train_stacked",
         _stacked,
-        ok={"seed:zero": "seed 0", "weight_decay:zero": "no decay"},
+        ok={
+            "seed:zero": "seed 0",
+            "weight_decay:zero": "no decay",
+            "desc:bogus": "any str is a progress-bar label",
+        },
     ),
     Case("companion.weight_decay.HeatmapHistory", record=RECORD),
+    Case("companion.weight_decay.StackedHistory", record=RECORD + " (train_stacked)"),
     Case(
         "companion.weight_decay.AdamL2",
         _opt(wd.AdamL2),
@@ -166,8 +171,10 @@ CASES = [
     Case(
         "companion.weight_decay.Hourglass.forward",
         lambda: (_net().forward, dict(x=_data(2)[0])),
-        ok={"x:float64": "converted to float32"},
-        extra=[("odd size", "x", torch.zeros(2, 1, 6, 6), "x")],
+        extra=[
+            ("odd size", "x", torch.zeros(2, 1, 6, 6), "x"),
+            ("wrong channels", "x", torch.zeros(2, 3, 8, 8), "x"),
+        ],
     ),
     Case(
         "companion.weight_decay.LayerProbe",
@@ -178,6 +185,7 @@ CASES = [
     Case(
         "companion.weight_decay.LayerProbe.history",
         _history,
+        ok={"*:float64": "curves in the data's dtype (float64 data give a float64 constant_loss)"},
     ),
     Case(
         "companion.weight_decay.WeightDecayConfig",
@@ -190,7 +198,11 @@ CASES = [
     Case(
         "companion.weight_decay.best_constant_loss",
         lambda: (wd.best_constant_loss, dict(heatmaps=_data(2)[1], per="channel")),
-        ok={"heatmaps:float64": FLOAT64, "heatmaps:rank+1": "(S, B, K, H, W) is allowed"},
+        ok={
+            "heatmaps:float64": FLOAT64,
+            "heatmaps:rank+1": "(S, B, K, H, W) is allowed",
+            "heatmaps:last-1": "a map one pixel wide is degenerate but its variance is defined",
+        },
     ),
     Case(
         "companion.weight_decay.heatmap_loss",
@@ -203,7 +215,21 @@ CASES = [
     Case(
         "companion.weight_decay.losses_along_line",
         _line,
-        ok={"weight_decay:zero": "no decay", "alphas:negative": "any position"},
+        ok={
+            "weight_decay:zero": "no decay",
+            "alphas:negative": "any position",
+            "alphas:batch": "one position is a line of one point",
+            "alphas:last-1": "one position is a line of one point",
+            "alphas:float64": "positions are read as Python floats, whatever their dtype",
+        },
     ),
-    Case("companion.weight_decay.train_heatmaps", _train, ok={"seed:zero": "seed 0"}),
+    Case(
+        "companion.weight_decay.train_heatmaps",
+        _train,
+        ok={"seed:zero": "seed 0", "desc:bogus": "any str is a progress-bar label"},
+        extra=[
+            ("foreign optimizer", "optimizer", wd.AdamW(_net().parameters()), "optimizer"),
+            ("float64 probe", "probe_images", _data(2)[0].double(), "probe_images"),
+        ],
+    ),
 ]
