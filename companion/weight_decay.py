@@ -886,10 +886,17 @@ class StackedHistory:
             networks, before that step's update.
         constant_loss: ``(S,)`` the best constant prediction's loss on the same batches
             (:func:`best_constant_loss`), the same for every network.
+        steps: ``(R,)`` the (0-based) steps at which the weight norms were recorded, before
+            that step's update, as in :class:`HeatmapHistory`.
+        layers: Names of the weight layers (parameters whose names end in ``weight``).
+        weight_norm: ``(R, M, L)`` per record, network and layer, ``‖w‖``.
     """
 
     loss: torch.Tensor
     constant_loss: torch.Tensor
+    steps: torch.Tensor
+    layers: tuple[str, ...]
+    weight_norm: torch.Tensor
 
 
 def _per_model(value: float | Iterable[float], name: str, m: int, **bounds: float) -> torch.Tensor:
@@ -911,6 +918,25 @@ def _per_model(value: float | Iterable[float], name: str, m: int, **bounds: floa
     return torch.tensor(values, dtype=torch.float64)
 
 
+def _sgd_update_(
+    p: torch.Tensor,
+    grad: torch.Tensor,
+    state: dict,
+    lr: float | torch.Tensor,
+    l2: float | torch.Tensor,
+    momentum: float | torch.Tensor,
+) -> None:
+    """One step of ``torch.optim.SGD(lr, momentum, weight_decay=l2)`` on ``p`` in place.
+
+    ``b ← μ·b + (∂L/∂w + λ·w)``, ``w ← w − lr·b``, with ``b`` (``state["momentum_buffer"]``)
+    starting at zero, so that the first step is PyTorch's ``b = g`` (no dampening, no Nesterov).
+    """
+    grad = grad + l2 * p  # SGD + L2: g ← ∂L/∂w + λ·w
+    buf = state["momentum_buffer"]
+    buf.mul_(momentum).add_(grad)  # b ← μ·b + g
+    p.sub_(lr * buf)  # w ← w − lr·b
+
+
 def train_stacked(
     nets: Sequence[nn.Module],
     images: torch.Tensor,
@@ -921,20 +947,24 @@ def train_stacked(
     weight_decay: float | Sequence[float] = 0.0,
     decoupled: bool | Sequence[bool] = False,
     reduction: str | Sequence[str] = "mean",
+    optimizer: str | Sequence[str] = "adam",
+    momentum: float | Sequence[float] = 0.0,
     batch_size: int = _DEFAULTS.batch_size,
     seed: int = 0,
+    record_every: int = _DEFAULTS.record_every,
     progress: bool = False,
     desc: str = "steps",
 ) -> StackedHistory:
-    """Train M networks of one architecture side by side, each with its own Adam settings.
+    """Train M networks of one architecture side by side, each with its own optimizer settings.
 
     The M networks see the same batches (drawn as in :func:`train_heatmaps` with the same ``seed``)
     and are run as one vectorised model (``torch.func.stack_module_state`` and ``vmap``): a grid of
     learning rates and decays, or of initialisations, costs about what one wider network costs.
     Model ``i`` takes exactly the steps of ``AdamL2(lr=lr[i], weight_decay=weight_decay[i])``, or of
-    ``AdamW`` where ``decoupled[i]`` is true, on :func:`heatmap_loss` with ``reduction[i]``, as
-    :func:`train_heatmaps` would (a test checks it against separate runs). The trained weights are
-    copied back into ``nets``.
+    ``AdamW`` where ``decoupled[i]`` is true, or of ``torch.optim.SGD(lr=lr[i],
+    momentum=momentum[i], weight_decay=weight_decay[i])`` where ``optimizer[i]`` is ``"sgd"``, on
+    :func:`heatmap_loss` with ``reduction[i]``, as :func:`train_heatmaps` would (a test checks it
+    against separate runs). The trained weights are copied back into ``nets``.
 
     Args:
         nets: M >= 1 networks of the same architecture without batch norm, on the data's device;
@@ -948,22 +978,30 @@ def train_stacked(
             or the weights (True, AdamW).
         reduction: ``"mean"`` or ``"sum"`` (see :func:`heatmap_loss`), one for all or one per
             network; the recorded losses are per pixel either way.
+        optimizer: ``"adam"`` (AdamL2 or AdamW, see ``decoupled``) or ``"sgd"`` (SGD with
+            momentum and the L2 term in the gradient; ``decoupled`` must then be False), one for
+            all or one per network.
+        momentum: SGD's momentum μ, in ``[0, 1)``, one for all or one per network; Adam
+            networks ignore it (their β1 is Kingma & Ba's 0.9).
         batch_size: Examples per step, >= 1.
         seed: Seed of the batch sampler.
+        record_every: Steps between weight-norm records, >= 1.
         progress: Show a tqdm bar.
         desc: The bar's label.
 
     Returns:
-        A :class:`StackedHistory`: every network's per-pixel loss at every step and the best
-        constant prediction's loss on the same batches.
+        A :class:`StackedHistory`: every network's per-pixel loss at every step, the best
+        constant prediction's loss on the same batches, and every network's weight norms per
+        layer every ``record_every`` steps.
 
     Raises:
         ValueError: If the data do not match each other or the networks, are empty, a count is
             < 1 (``seed`` < 0), a hyperparameter is out of range or has the wrong length,
-            ``reduction`` is unknown, the networks differ in their parameters or one has buffers.
+            ``reduction`` or ``optimizer`` is unknown, an SGD network is ``decoupled``, the
+            networks differ in their parameters or one has buffers.
         TypeError: If ``nets`` is not a non-empty sequence of modules, a count is not an int, a
-            hyperparameter is not a number (``decoupled`` a bool, ``reduction`` a str) or a
-            sequence of them, the data are not floating tensors of the networks' dtype,
+            hyperparameter is not a number (``decoupled`` a bool, ``reduction`` and
+            ``optimizer`` a str) or a sequence of them, the data are not floating tensors of the networks' dtype,
             ``progress`` is not a bool or ``desc`` not a str.
         companion.core.training.NonFiniteLossError: If a loss becomes NaN or infinite (a NaN in
             the data included).
@@ -982,7 +1020,8 @@ def train_stacked(
     if not nets or not all(isinstance(n, nn.Module) for n in nets):
         raise TypeError("nets must be a non-empty sequence of torch.nn.Module")
     _check_training_args(
-        nets[0], images, heatmaps, progress, desc, steps=steps, batch_size=batch_size, seed=seed
+        nets[0], images, heatmaps, progress, desc, steps=steps, batch_size=batch_size, seed=seed,
+        record_every=record_every,
     )  # fmt: skip
     shapes = [[(k, p.shape) for k, p in n.named_parameters()] for n in nets]
     if any(s != shapes[0] for s in shapes):
@@ -1013,6 +1052,18 @@ def train_stacked(
         raise TypeError(f"reduction must be a str or a sequence of {m} str, got {reduction!r}")
     if len(reductions) != m or any(r not in ("mean", "sum") for r in reductions):
         raise ValueError(f"reduction must be 'mean', 'sum' or {m} of them, got {reduction!r}")
+    if isinstance(optimizer, str):
+        kinds = [optimizer] * m
+    elif isinstance(optimizer, (list, tuple)) and all(isinstance(o, str) for o in optimizer):
+        kinds = list(optimizer)
+    else:
+        raise TypeError(f"optimizer must be a str or a sequence of {m} str, got {optimizer!r}")
+    if len(kinds) != m or any(k not in ("adam", "sgd") for k in kinds):
+        raise ValueError(f"optimizer must be 'adam', 'sgd' or {m} of them, got {optimizer!r}")
+    if any(k == "sgd" and f for k, f in zip(kinds, flags, strict=True)):
+        raise ValueError("decoupled must be False for the networks whose optimizer is 'sgd'")
+    momenta = _per_model(momentum, "momentum", m, low=0, high=1, high_inclusive=False)
+    is_sgd = torch.tensor([k == "sgd" for k in kinds])  # (M,) bool
     pixels = heatmaps[0].numel()  # K·H·W: a sum over them is this many times the mean
     scale = torch.tensor([pixels if r == "sum" else 1 for r in reductions], dtype=images.dtype)
     scale = scale.to(images.device)
@@ -1023,7 +1074,7 @@ def train_stacked(
         return torch.func.functional_call(template, p, (x,))  # (B, C, H, W) -> (B, K, H, W)
 
     forward = torch.func.vmap(one, in_dims=(0, None))  # (M, ...) weights -> (M, B, K, H, W)
-    hyper = {}  # per parameter: lr, L2 λ, decoupled λ, each (M, 1, ..., 1) in its dtype
+    hyper = {}  # per parameter: lr, L2 λ, decoupled λ, μ, SGD mask, each (M, 1, ..., 1)
     for name, p in params.items():
         view = (m,) + (1,) * (p.ndim - 1)
         cast = {"dtype": p.dtype, "device": p.device}
@@ -1031,9 +1082,15 @@ def train_stacked(
             lrs.to(**cast).view(view),  # (M,) -> (M, 1, ..., 1)
             (decays * (1 - is_w)).to(**cast).view(view),  # (M,) -> (M, 1, ..., 1)
             (decays * is_w).to(**cast).view(view),  # (M,) -> (M, 1, ..., 1)
+            momenta.to(**cast).view(view),  # (M,) -> (M, 1, ..., 1)
+            is_sgd.to(p.device).view(view),  # (M,) -> (M, 1, ..., 1)
         )
-    state = {n: {"step": 0, "exp_avg": torch.zeros_like(p), "exp_avg_sq": torch.zeros_like(p)}
+    state = {n: {"step": 0, "exp_avg": torch.zeros_like(p), "exp_avg_sq": torch.zeros_like(p),
+                 "momentum_buffer": torch.zeros_like(p)}
              for n, p in params.items()}  # fmt: skip
+    any_sgd, all_sgd = bool(is_sgd.any()), bool(is_sgd.all())
+    weights = [n for n in params if n.endswith("weight")]
+    record_steps, weight_norm = [], []
     g = torch.Generator().manual_seed(seed)
     index = torch.randint(len(images), (steps, batch_size), generator=g).to(images.device)
     losses = torch.zeros(steps, m)
@@ -1047,17 +1104,34 @@ def train_stacked(
         objective = (per_model * scale).sum()  # each model's gradient is its own loss's
         grads = torch.autograd.grad(objective, list(params.values()))
         with torch.no_grad():
+            if (s + 1) % record_every == 0:  # weight norms before this step's update
+                record_steps.append(s)
+                weight_norm.append(torch.stack(
+                    [params[n].flatten(1).norm(dim=1) for n in weights], dim=1
+                ).cpu())  # (M, ...) -> (M, L)  # fmt: skip
             for (name, p), grad in zip(params.items(), grads, strict=True):
                 state[name]["step"] += 1
-                lr_, l2, dw = hyper[name]
-                _adam_update_(p, grad, state[name], lr_, l2, dw, ADAM_BETAS, ADAM_EPS)
+                lr_, l2, dw, mu, sgd = hyper[name]
+                if any_sgd:
+                    p_sgd = p.clone()  # SGD's step for every model; kept where sgd is true
+                    _sgd_update_(p_sgd, grad, state[name], lr_, l2, mu)
+                if not all_sgd:
+                    _adam_update_(p, grad, state[name], lr_, l2, dw, ADAM_BETAS, ADAM_EPS)
+                if any_sgd:
+                    p.copy_(torch.where(sgd, p_sgd, p))
     with torch.no_grad():
         for i, net in enumerate(nets):
             for name, p in net.named_parameters():
                 p.copy_(params[name][i])
     chunks = index.split(100)  # the best constant of every batch, 100 steps at a time
     const = torch.cat([best_constant_loss(heatmaps[i]) for i in chunks])  # (S, B, K, H, W) -> (S,)
-    return StackedHistory(loss=losses, constant_loss=const.cpu())
+    return StackedHistory(
+        loss=losses,
+        constant_loss=const.cpu(),
+        steps=torch.tensor(record_steps, dtype=torch.int64),
+        layers=tuple(n.removesuffix(".weight") for n in weights),
+        weight_norm=torch.stack(weight_norm) if weight_norm else torch.zeros(0, m, len(weights)),
+    )
 
 
 @torch.no_grad()

@@ -578,6 +578,35 @@ def test_stacked_runs_are_the_separate_runs():
         _assert_same_params(stacked[i], alone[i], rtol=1e-10, atol=1e-12)
 
 
+def test_stacked_sgd_and_weight_norms_are_the_separate_runs():
+    # SGD networks (with and without momentum, with and without L2) stacked next to an Adam one
+    # must take exactly torch.optim.SGD's steps, and the weight norms recorded every 2 steps must
+    # be train_heatmaps' records of the same runs, in float64.
+    x, y = (t.double() for t in _data())
+    cfg = [("adam", 3e-3, 0.1, 0.0), ("sgd", 0.1, 0.1, 0.9), ("sgd", 0.05, 0.0, 0.0),
+           ("sgd", 0.2, 0.0, 0.5)]  # fmt: skip
+    stacked = [_with_random_head(Hourglass(width=4, seed=i), i).double() for i in range(4)]
+    alone = [_with_random_head(Hourglass(width=4, seed=i), i).double() for i in range(4)]
+    record = train_stacked(
+        stacked, x, y, 6, batch_size=4, seed=1, record_every=2,
+        optimizer=[c[0] for c in cfg], lr=[c[1] for c in cfg],
+        weight_decay=[c[2] for c in cfg], momentum=[c[3] for c in cfg],
+    )  # fmt: skip
+    assert record.weight_norm.shape == (3, 4, len(record.layers))
+    for i, (kind, lr, decay, mu) in enumerate(cfg):
+        params = alone[i].parameters()
+        opt = (
+            torch.optim.SGD(params, lr=lr, momentum=mu, weight_decay=decay)
+            if kind == "sgd"
+            else AdamL2(params, lr=lr, weight_decay=decay)
+        )
+        run = train_heatmaps(alone[i], opt, x, y, 6, batch_size=4, seed=1, record_every=2)
+        torch.testing.assert_close(record.loss[:, i], run.loss, rtol=1e-6, atol=0)
+        _assert_same_params(stacked[i], alone[i], rtol=1e-10, atol=1e-12)
+        assert record.layers == run.layers and torch.equal(record.steps, run.steps)
+        torch.testing.assert_close(record.weight_norm[:, i].float(), run.weight_norm.float())
+
+
 def test_stacked_one_setting_for_all_and_inputs_untouched():
     x, y = _data()
     x0 = x.clone()
@@ -600,6 +629,14 @@ def test_stacked_bad_input():
         train_stacked(nets, x, y, 2, lr=1e-3, decoupled=[True])
     with pytest.raises(ValueError, match="reduction"):
         train_stacked(nets, x, y, 2, lr=1e-3, reduction="max")
+    with pytest.raises(ValueError, match="optimizer"):
+        train_stacked(nets, x, y, 2, lr=1e-3, optimizer="rmsprop")
+    with pytest.raises(ValueError, match="decoupled"):
+        train_stacked(nets, x, y, 2, lr=1e-3, optimizer="sgd", decoupled=True)
+    with pytest.raises(ValueError, match=r"momentum\[0\]"):
+        train_stacked(nets, x, y, 2, lr=1e-3, optimizer="sgd", momentum=1.0)
+    with pytest.raises(ValueError, match="record_every"):
+        train_stacked(nets, x, y, 2, lr=1e-3, record_every=0)
     with pytest.raises(ValueError, match="nets"):
         train_stacked([Hourglass(width=4), Hourglass(width=8)], x, y, 2, lr=1e-3)
     with pytest.raises(ValueError, match="nets"):

@@ -122,8 +122,11 @@ def _stacked():
         weight_decay=0.0,
         decoupled=False,
         reduction="mean",
+        optimizer="adam",
+        momentum=0.0,
         batch_size=2,
         seed=0,
+        record_every=1,
         progress=False,
         desc="steps",
     )
