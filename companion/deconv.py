@@ -27,7 +27,15 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from companion.core.checks import check_int, check_number, check_pair, check_tensor
+from companion.core.checks import (
+    check_finite,
+    check_floating_dtype,
+    check_int,
+    check_nonempty,
+    check_number,
+    check_pair,
+    check_tensor,
+)
 
 __all__ = [
     "CAMERA_SIZE",
@@ -93,6 +101,7 @@ def photograph(size: int = 256, *, dtype: torch.dtype = torch.float64) -> torch.
         Tensor (H, W) with ``H = W = size``.
 
     Raises:
+        TypeError: If ``size`` is not an int or ``dtype`` not a floating torch dtype.
         ValueError: If ``size`` is outside 1..512.
 
     Example:
@@ -103,6 +112,7 @@ def photograph(size: int = 256, *, dtype: torch.dtype = torch.float64) -> torch.
     from skimage import data  # ships with scikit-image: no download
 
     check_int(size, "size", minimum=1)
+    check_floating_dtype(dtype, "dtype")
     if size > CAMERA_SIZE:
         raise ValueError(f"size must be <= {CAMERA_SIZE}, got {size}")
     img = torch.as_tensor(data.camera(), dtype=torch.float64) / 255.0  # (512, 512)
@@ -113,6 +123,10 @@ def photograph(size: int = 256, *, dtype: torch.dtype = torch.float64) -> torch.
 def gaussian_kernel(size: int, sigma: float, *, dtype: torch.dtype = torch.float64) -> torch.Tensor:
     """A ``size x size`` sampled Gaussian blur kernel, normalised to sum 1.
 
+    The exponent is measured from the central tap(s), which get exactly 1 before the
+    normalisation: the same kernel, and no ``0 / 0`` when ``sigma`` is so small that ``sigma²``
+    underflows (the kernel is then the limit, all weight on the central tap or taps).
+
     Args:
         size: Side of the kernel (>= 1).
         sigma: Standard deviation in pixels (> 0).
@@ -122,7 +136,8 @@ def gaussian_kernel(size: int, sigma: float, *, dtype: torch.dtype = torch.float
         Tensor (size, size).
 
     Raises:
-        TypeError: If ``size`` is not an int or ``sigma`` not a number.
+        TypeError: If ``size`` is not an int, ``sigma`` not a number or ``dtype`` not a floating
+            torch dtype.
         ValueError: If ``size < 1`` or ``sigma <= 0``.
 
     Example:
@@ -132,8 +147,10 @@ def gaussian_kernel(size: int, sigma: float, *, dtype: torch.dtype = torch.float
     """
     check_int(size, "size", minimum=1)
     check_number(sigma, "sigma", low=0, low_inclusive=False)
+    check_floating_dtype(dtype, "dtype")
     t = torch.arange(size, dtype=dtype) - (size - 1) / 2
-    g = torch.exp(-(t**2) / (2 * sigma**2))
+    d = t**2 - (t**2).min()  # 0 at the central tap(s)
+    g = torch.where(d == 0, 1.0, torch.exp(-d / (2 * sigma**2)))  # never 0 / 0
     k = g[:, None] * g[None, :]
     return k / k.sum()
 
@@ -146,15 +163,22 @@ def relative_error(estimate: torch.Tensor, target: torch.Tensor) -> float:
         target: The reference, same shape as ``estimate``, not all zeros.
 
     Returns:
-        The relative error, a non-negative float.
+        The relative error, a non-negative float. Computed in float64 after scaling both tensors
+        by the power of two nearest their largest magnitude (an exact operation), so that values
+        near float32's or float64's range neither overflow nor underflow in the squares. Pure
+        math: a NaN or infinite entry propagates (the result is NaN or inf).
 
     Raises:
         TypeError: If an argument is not a floating tensor.
-        ValueError: If the shapes differ (no broadcasting) or ``target`` is all zeros.
+        ValueError: If the shapes differ (no broadcasting), they are empty, or ``target`` is all
+            zeros.
 
     Example:
         >>> relative_error(torch.tensor([1.0, 1.0]), torch.tensor([1.0, 0.0]))
         1.0
+        >>> big = torch.tensor([3.0, 1.0]) * 2.0**100  # float32 near 1e30: its squares overflow
+        >>> round(relative_error(big, torch.tensor([2.0, 1.0]) * 2.0**100), 12)  # 1 / sqrt(5)
+        0.4472135955
     """
     check_tensor(estimate, "estimate", floating=True)
     check_tensor(target, "target", floating=True)
@@ -163,14 +187,21 @@ def relative_error(estimate: torch.Tensor, target: torch.Tensor) -> float:
             f"estimate and target must have the same shape, got {tuple(estimate.shape)} "
             f"and {tuple(target.shape)}"
         )
-    norm = torch.linalg.vector_norm(target)
+    check_nonempty(target, "target")
+    e, t = estimate.detach().double(), target.detach().double()
+    largest = torch.maximum(e.abs().max(), t.abs().max())
+    if bool(torch.isfinite(largest)) and largest > 0:
+        shift = -torch.frexp(largest).exponent  # scale by 2**shift: exact, the ratio unchanged
+        e, t = torch.ldexp(e, shift), torch.ldexp(t, shift)
+    norm = torch.linalg.vector_norm(t)
     if norm == 0:
         raise ValueError("target must not be all zeros")
-    return float(torch.linalg.vector_norm(estimate - target) / norm)
+    return float(torch.linalg.vector_norm(e - t) / norm)
 
 
 def _check_kernel(kernel: object) -> torch.Tensor:
-    return check_tensor(kernel, "kernel", ndim=2, dims="(kh, kw)", floating=True)
+    check_tensor(kernel, "kernel", ndim=2, dims="(kh, kw)", floating=True)
+    return check_nonempty(kernel, "kernel")  # type: ignore[arg-type]
 
 
 def _check_same_dtype(x: torch.Tensor, x_name: str, kernel: torch.Tensor) -> None:
@@ -217,8 +248,9 @@ def _check_output_side(
     (h, w), (h_out, w_out) = _check_geometry(kernel, input_shape, stride, padding)
     if tuple(y.shape) != (h_out, w_out):
         raise ValueError(
-            f"y must have shape (Hout, Wout) = ({h_out}, {w_out}) for this forward pass, "
-            f"got {tuple(y.shape)}"
+            f"y must have shape (Hout, Wout) = ({h_out}, {w_out}) for this forward pass "
+            f"(kernel {tuple(kernel.shape)} on input_shape ({h}, {w}), stride {stride}, "
+            f"padding {padding}), got {tuple(y.shape)}"
         )
     return kernel, (h, w), (h_out, w_out)
 
@@ -264,12 +296,13 @@ def conv2d_matrix(
     Returns:
         Tensor (Hout*Wout, H*W) with ``Hout = (H + 2*padding - kh) // stride + 1`` (likewise
         ``Wout``), on ``kernel``'s device and dtype. Rows are in row-major output order and columns
-        in row-major input order, as ``flatten()`` orders them.
+        in row-major input order, as ``flatten()`` orders them. Pure math: a NaN or infinite tap
+        is copied into the matrix (NaN propagates to every product with it).
 
     Raises:
         TypeError: If ``kernel`` is not a floating tensor, or an argument has the wrong type.
-        ValueError: If ``kernel`` is not 2-D, ``stride < 1``, ``padding < 0``, or the kernel does
-            not fit in the padded input.
+        ValueError: If ``kernel`` is not 2-D or is empty, ``stride < 1``, ``padding < 0``, or the
+            kernel does not fit in the padded input.
 
     Convention:
         PyTorch's cross-correlation (no kernel flip): ``y[i, j] = sum_{a,b} kernel[a, b] *
@@ -317,11 +350,12 @@ def scatter_transpose(
         padding: The forward pass's zero padding (>= 0); contributions landing in it are dropped.
 
     Returns:
-        Tensor (H, W).
+        Tensor (H, W). Pure math: a NaN or infinite value of ``y`` or ``kernel`` propagates to
+        the pixels it is added to, as torch's arithmetic does.
 
     Raises:
         TypeError: If ``y`` or ``kernel`` is not floating, or their dtypes differ.
-        ValueError: If shapes are inconsistent with the forward pass.
+        ValueError: If ``kernel`` is empty or shapes are inconsistent with the forward pass.
 
     Example:
         >>> scatter_transpose(torch.tensor([[1.0, 10.0]]), torch.tensor([[1.0, 2.0]]), (1, 3))
@@ -363,13 +397,14 @@ def flip_pad_transpose(
             is negative, a crop.
 
     Returns:
-        Tensor (H, W).
+        Tensor (H, W). Pure math: a NaN or infinite value of ``y`` or ``kernel`` propagates, as
+        through torch's ``conv2d``.
 
     Raises:
         TypeError: If ``y`` or ``kernel`` is not floating, their dtypes differ, or an argument has
             the wrong type.
-        ValueError: If ``kernel`` is not 2-D, ``stride < 1``, ``padding < 0``, or ``y``'s shape
-            does not match the forward pass.
+        ValueError: If ``kernel`` is not 2-D or is empty, ``stride < 1``, ``padding < 0``, or
+            ``y``'s shape does not match the forward pass.
 
     Convention:
         PyTorch's: ``F.conv2d`` does not flip the kernel, so the transpose needs the flip
@@ -443,8 +478,10 @@ def kernel_spectrum(kernel: torch.Tensor, shape: tuple[int, int]) -> torch.Tenso
 
     Returns:
         Complex tensor (H, W), frequency ``(u, v)`` at index ``[u, v]`` (``torch.fft.fft2`` order).
+        Pure math: a NaN or infinite tap propagates to every frequency (the DFT mixes all taps).
 
     Raises:
+        TypeError: If ``kernel`` is not a floating tensor or ``shape`` not a pair of ints.
         ValueError: If ``kernel`` is not 2-D with odd sides, or larger than ``shape``.
 
     Example:
@@ -472,7 +509,8 @@ def circular_conv2d(x: torch.Tensor, kernel: torch.Tensor) -> torch.Tensor:
         kernel: Tensor (kh, kw) with odd sides, ``kh <= H``, ``kw <= W``, same dtype as ``x``.
 
     Returns:
-        Tensor of ``x``'s shape.
+        Tensor of ``x``'s shape. Pure math: a NaN or infinite value in ``x`` or ``kernel``
+        propagates to every pixel of its image (the FFT mixes all pixels).
 
     Raises:
         TypeError: If ``x`` or ``kernel`` is not floating, or their dtypes differ.
@@ -521,14 +559,16 @@ def deconvolve_fft(
         config: The tolerance below which a spectral value counts as an exact zero.
 
     Returns:
-        Tensor of ``y``'s shape.
+        Tensor of ``y``'s shape. Pure math in ``y``: a NaN or infinite value propagates to every
+        pixel of its image (the FFT mixes all pixels).
 
     Raises:
         TypeError: If ``y`` or ``kernel`` is not floating, their dtypes differ, ``eps`` is not a
             number or ``config`` not a :class:`DeconvConfig`.
-        ValueError: If ``eps < 0``, the shapes are wrong, or ``eps == 0`` and the kernel's
-            spectrum has a zero on this grid (below ``config.zero_rtol_ulps`` machine epsilons
-            of its largest value): then no exact inverse exists.
+        ValueError: If ``eps < 0``, the shapes are wrong, the kernel is not finite (its spectrum's
+            zeros could not be found), or ``eps == 0`` and the kernel's spectrum has a zero on
+            this grid (below ``config.zero_rtol_ulps`` machine epsilons of its largest value):
+            then no exact inverse exists.
 
     Example:
         >>> x = photograph(32)
@@ -538,6 +578,7 @@ def deconvolve_fft(
     """
     kernel = _check_kernel(kernel)
     _check_odd(kernel)
+    check_finite(kernel, "kernel")
     y = _check_image(y, "y", kernel)
     eps = check_number(eps, "eps", low=0)
     if not isinstance(config, DeconvConfig):
@@ -591,11 +632,13 @@ def pinv_deconvolve(
         padding: The forward pass's zero padding (>= 0).
 
     Returns:
-        Tensor (H, W).
+        Tensor (H, W). Pure math in ``y``: a NaN or infinite value propagates to every pixel it
+        reaches through ``pinv(A)``.
 
     Raises:
         TypeError: If ``y`` or ``kernel`` is not floating, or their dtypes differ.
-        ValueError: If ``y``'s shape does not match the forward pass.
+        ValueError: If ``kernel`` is empty or not finite (the SVD behind ``pinv`` needs finite
+            values), or ``y``'s shape does not match the forward pass.
 
     Example:
         >>> x = photograph(16)
@@ -607,6 +650,7 @@ def pinv_deconvolve(
         (True, True)
     """
     kernel, (h, w), _ = _check_output_side(y, kernel, input_shape, stride, padding)
+    check_finite(kernel, "kernel")
     matrix = conv2d_matrix(kernel, (h, w), stride, padding)  # (Hout*Wout, H*W)
     x = torch.linalg.pinv(matrix) @ y.reshape(-1)  # (Hout, Wout) -> (Hout*Wout,) -> (H*W,)
     return x.view(h, w)  # (H*W,) -> (H, W)
@@ -662,11 +706,14 @@ def resize_conv2d(x: torch.Tensor, kernel: torch.Tensor, scale: int) -> torch.Te
         scale: Integer upsampling factor (>= 1).
 
     Returns:
-        Tensor (..., scale*H, scale*W) with ``x``'s leading dimensions.
+        Tensor (..., scale*H, scale*W) with ``x``'s leading dimensions. Pure math: a NaN or
+        infinite value of ``x`` or ``kernel`` propagates, as through torch's ``conv2d``.
 
     Raises:
-        TypeError: If ``x`` or ``kernel`` is not floating, or their dtypes differ.
-        ValueError: If ``x`` is not 2-D or 3-D.
+        TypeError: If ``x`` or ``kernel`` is not floating, their dtypes differ, or ``scale`` is
+            not an int.
+        ValueError: If ``x`` is not 2-D or 3-D or has an empty side, ``kernel`` is empty, or
+            ``scale < 1``.
 
     Convention:
         "Same" padding as PyTorch's ``padding="same"``: ``(k - 1) // 2`` before and ``k // 2`` after
@@ -682,6 +729,8 @@ def resize_conv2d(x: torch.Tensor, kernel: torch.Tensor, scale: int) -> torch.Te
     x = check_tensor(x, "x", floating=True)
     if x.ndim not in (2, 3):
         raise ValueError(f"x must be 2-D (H, W) or 3-D (B, H, W), got shape {tuple(x.shape)}")
+    if x.shape[-1] == 0 or x.shape[-2] == 0:
+        raise ValueError(f"x must have H, W >= 1, got shape {tuple(x.shape)}")
     _check_same_dtype(x, "x", kernel)
     check_int(scale, "scale", minimum=1)
     batch = x.reshape(-1, 1, *x.shape[-2:])  # (..., H, W) -> (B, 1, H, W)
@@ -707,14 +756,17 @@ def checkerboard_contrast(image: torch.Tensor, period: int) -> float:
         The contrast, a non-negative float.
 
     Raises:
-        ValueError: If ``image`` is not 2-D, its sides are not multiples of ``period``, or it is all
-            zeros.
+        TypeError: If ``image`` is not a floating tensor or ``period`` not an int.
+        ValueError: If ``image`` is not 2-D, is empty, holds a NaN or infinite value, its sides
+            are not multiples of ``period``, or it is all zeros.
 
     Example:
         >>> round(checkerboard_contrast(overlap_count(3, 2, 4)[2:-3, 2:-3], 2), 4)  # (4 - 1) / 2.25
         1.3333
     """
     check_tensor(image, "image", ndim=2, dims="(H, W)", floating=True)
+    check_nonempty(image, "image")
+    check_finite(image, "image")
     check_int(period, "period", minimum=1)
     h, w = image.shape
     if h % period or w % period:

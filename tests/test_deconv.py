@@ -385,3 +385,44 @@ def test_bad_input():
         photograph(1000)
     with pytest.raises(ValueError, match="sigma"):
         gaussian_kernel(3, 0.0)
+    with pytest.raises(TypeError, match="dtype"):
+        gaussian_kernel(3, 1.0, dtype=torch.int64)
+    with pytest.raises(TypeError, match="dtype"):
+        photograph(8, dtype=None)
+    with pytest.raises(ValueError, match="kernel must not be empty"):
+        conv2d_matrix(rand(0, 3), (4, 4))
+    with pytest.raises(ValueError, match=r"kernel \(3, 3\) on input_shape \(4, 4\)"):
+        pinv_deconvolve(rand(4, 4), k, (4, 4))
+    bad = k.clone()
+    bad[1, 1] = float("nan")
+    with pytest.raises(ValueError, match="kernel must be finite"):
+        pinv_deconvolve(rand(2, 2), bad, (4, 4))
+    with pytest.raises(ValueError, match="kernel must be finite"):
+        deconvolve_fft(rand(5, 5), bad)
+    with pytest.raises(ValueError, match="image must be finite"):
+        checkerboard_contrast(torch.full((4, 4), float("nan")), 2)
+    with pytest.raises(ValueError, match="image must not be empty"):
+        checkerboard_contrast(rand(0, 4), 2)
+    with pytest.raises(ValueError, match="x must have H, W >= 1"):
+        resize_conv2d(rand(0, 4), k, 2)
+
+
+def test_gaussian_kernel_of_a_vanishing_width_is_its_limit_not_nan():
+    """sigma² underflows to 0 at sigma = 1e-200: the kernel is the limit, the central tap(s)."""
+    odd, even = gaussian_kernel(3, 1e-200), gaussian_kernel(4, 1e-200)
+    assert torch.equal(
+        odd,
+        torch.zeros(3, 3, dtype=F64).index_put_(
+            (torch.tensor([1]),) * 2, torch.tensor(1.0, dtype=F64)
+        ),
+    )
+    assert torch.equal(even[1:3, 1:3], torch.full((2, 2), 0.25, dtype=F64))
+    assert float(even.sum()) == 1.0
+
+
+def test_relative_error_neither_overflows_nor_underflows_in_float32():
+    """Squares of 1e30 overflow float32 and squares of 1e-30 underflow it; the answer is 1/sqrt(5)."""
+    for scale in (2.0**100, 2.0**-100):
+        estimate = torch.tensor([3.0, 1.0]) * scale
+        target = torch.tensor([2.0, 1.0]) * scale
+        assert relative_error(estimate, target) == pytest.approx(5**-0.5, rel=1e-12)
