@@ -22,7 +22,6 @@ NOT_YET = {
     "loss-and-val-loss",
     "mlm-loss",
     "sac-policy-gradient",
-    "score-function",
     "soft-argmax",
 }
 EXERCISE = re.compile(r"^:::\{exercise\}[^\n]*\n:label: (\S+)$", re.M)
