@@ -354,8 +354,10 @@ def scatter_transpose(
         the pixels it is added to, as torch's arithmetic does.
 
     Raises:
-        TypeError: If ``y`` or ``kernel`` is not floating, or their dtypes differ.
-        ValueError: If ``kernel`` is empty or shapes are inconsistent with the forward pass.
+        TypeError: If ``y`` or ``kernel`` is not floating, their dtypes differ, or an argument has
+            the wrong type.
+        ValueError: If ``kernel`` is not 2-D or is empty, ``stride < 1``, ``padding < 0``, or
+            ``y``'s shape does not match the forward pass.
 
     Example:
         >>> scatter_transpose(torch.tensor([[1.0, 10.0]]), torch.tensor([[1.0, 2.0]]), (1, 3))
@@ -482,7 +484,8 @@ def kernel_spectrum(kernel: torch.Tensor, shape: tuple[int, int]) -> torch.Tenso
 
     Raises:
         TypeError: If ``kernel`` is not a floating tensor or ``shape`` not a pair of ints.
-        ValueError: If ``kernel`` is not 2-D with odd sides, or larger than ``shape``.
+        ValueError: If ``kernel`` is not 2-D with odd sides, or larger than ``shape``, or a side
+            of ``shape`` is < 1.
 
     Example:
         >>> s = kernel_spectrum(torch.full((3, 3), 1 / 9, dtype=torch.float64), (6, 6))
@@ -636,9 +639,11 @@ def pinv_deconvolve(
         reaches through ``pinv(A)``.
 
     Raises:
-        TypeError: If ``y`` or ``kernel`` is not floating, or their dtypes differ.
-        ValueError: If ``kernel`` is empty or not finite (the SVD behind ``pinv`` needs finite
-            values), or ``y``'s shape does not match the forward pass.
+        TypeError: If ``y`` or ``kernel`` is not floating, their dtypes differ, or an argument has
+            the wrong type.
+        ValueError: If ``kernel`` is not 2-D, is empty or is not finite (the SVD behind ``pinv``
+            needs finite values), ``stride < 1``, ``padding < 0``, or ``y``'s shape does not
+            match the forward pass.
 
     Example:
         >>> x = photograph(16)

@@ -801,7 +801,7 @@ def clip_boxes(boxes: torch.Tensor, image_size: tuple[int, int]) -> torch.Tensor
 
     Raises:
         TypeError: If ``boxes`` is not floating point or ``image_size`` not a pair of ints.
-        ValueError: If ``boxes`` is not ``(..., 4)``.
+        ValueError: If ``boxes`` is not ``(..., 4)`` or a side of ``image_size`` is < 1.
 
     Example:
         >>> clip_boxes(torch.tensor([[-3., 2., 70., 9.]]), (32, 64))
