@@ -41,7 +41,19 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-from companion.core.checks import check_int, check_number, check_same_shape, check_tensor
+from companion.core.checks import (
+    check_bool,
+    check_finite,
+    check_floating_dtype,
+    check_generator,
+    check_ids,
+    check_int,
+    check_module,
+    check_number,
+    check_same_shape,
+    check_stochastic,
+    check_tensor,
+)
 from companion.core.device import resolve_device, seeded
 from companion.core.training import check_finite_loss, moving_average
 
@@ -154,7 +166,8 @@ def discounted_returns(rewards: torch.Tensor, gamma: float) -> torch.Tensor:
         gamma: Discount factor in ``[0, 1]``.
 
     Returns:
-        Returns of the same shape, dtype and device as ``rewards``.
+        Returns of the same shape, dtype and device as ``rewards``. A NaN or inf reward
+        propagates, as in any torch product, to every return of its episode.
 
     Raises:
         TypeError: If ``rewards`` is not a floating-point tensor or ``gamma`` not a number.
@@ -194,7 +207,8 @@ def reinforce_loss(
             shape as ``returns``. Never differentiated.
 
     Returns:
-        A 0-d tensor.
+        A 0-d tensor. A NaN or inf in ``log_probs``, ``returns`` or ``baseline`` propagates to
+        it, as in torch; :func:`train_reinforce` stops on it.
 
     Raises:
         TypeError: If an argument is not a floating-point tensor (or a number, for ``baseline``).
@@ -237,7 +251,7 @@ def quadratic_reward(actions: torch.Tensor, target: float = TARGET) -> torch.Ten
         target: The best action.
 
     Returns:
-        Rewards, same shape as ``actions``.
+        Rewards, same shape as ``actions``; a NaN or inf action propagates to its reward.
 
     Raises:
         TypeError: If ``actions`` is not a floating tensor or ``target`` not a number.
@@ -316,7 +330,8 @@ def gaussian_score(actions: torch.Tensor, mu: float, log_sigma: float) -> torch.
         log_sigma: Log standard deviation of the policy.
 
     Returns:
-        ``(..., 2)``, same dtype and device as ``actions``.
+        ``(..., 2)``, same dtype and device as ``actions``; a NaN or inf action propagates to
+        its score.
 
     Raises:
         TypeError: If ``actions`` is not a floating tensor or ``mu``/``log_sigma`` not a number.
@@ -348,9 +363,11 @@ def leave_one_out_baseline(values: torch.Tensor, mask: torch.Tensor | None = Non
             exists the baseline is 0.
 
     Returns:
-        ``(N, ...)``, the baseline of every entry.
+        ``(N, ...)``, the baseline of every entry. A NaN or inf value propagates to the
+        baselines of the other samples, as through any torch sum.
 
     Raises:
+        TypeError: If ``values`` is not a floating tensor, or ``mask`` not a bool tensor.
         ValueError: If ``values`` has fewer than 2 samples or ``mask`` differs in shape.
 
     Example:
@@ -404,7 +421,9 @@ def score_function_gradient(
         float64 ``(B, 2)``: estimates of ``(d/dmu, d/dlog sigma)`` of ``E[R]``.
 
     Raises:
-        TypeError, ValueError: On bad arguments, naming the argument.
+        TypeError: If a number or count has the wrong type, ``baseline`` is not a bool or
+            ``generator`` not a ``torch.Generator``.
+        ValueError: If a number is not finite, ``num_samples < 2`` or ``num_repeats < 1``.
 
     Example:
         >>> g = torch.Generator().manual_seed(0)
@@ -416,6 +435,9 @@ def score_function_gradient(
     log_sigma = check_number(log_sigma, "log_sigma")
     check_int(num_samples, "num_samples", minimum=2)
     check_int(num_repeats, "num_repeats", minimum=1)
+    baseline = check_bool(baseline, "baseline")
+    check_number(target, "target")
+    check_generator(generator)
     noise = torch.randn(num_repeats, num_samples, generator=generator, dtype=torch.float64)
     actions = mu + math.exp(log_sigma) * noise  # (B, N)
     rewards = quadratic_reward(actions, target)  # (B, N)
@@ -467,8 +489,9 @@ def gaussian_ascent(
         A :class:`GaussianAscentHistory`.
 
     Raises:
-        TypeError: If a number or count has the wrong type.
-        ValueError: If ``steps < 1``, ``lr <= 0`` or ``num_samples < 2``.
+        TypeError: If a number or count has the wrong type, ``baseline`` is not a bool or
+            ``generator`` not a ``torch.Generator``.
+        ValueError: If a number is not finite, ``steps < 1``, ``lr <= 0`` or ``num_samples < 2``.
         companion.core.training.NonFiniteLossError: If a gradient estimate becomes NaN or
             infinite (the step is named).
 
@@ -482,6 +505,10 @@ def gaussian_ascent(
     theta = theta.double()
     check_int(steps, "steps", minimum=1)
     lr = check_number(lr, "lr", low=0, low_inclusive=False)
+    check_int(num_samples, "num_samples", minimum=2)
+    baseline = check_bool(baseline, "baseline")
+    check_number(target, "target")
+    check_generator(generator)
     params, grads = [theta], []
     for step in range(steps):
         g = score_function_gradient(
@@ -513,6 +540,12 @@ class TabularMDP:
         rewards: ``(S, A)``, the reward of taking ``a`` in ``s``.
         initial: ``(S,)``, the distribution of the first state.
         horizon: Number of actions ``T`` per episode.
+
+    Raises:
+        TypeError: If a tensor is not floating point or ``horizon`` not an int.
+        ValueError: If a shape does not fit ``(S, A, S)``, ``(S, A)``, ``(S,)``, a tensor is not
+            finite, a row of ``transitions`` or ``initial`` is not a probability vector
+            (negative entries, or not summing to 1 within 1e-6), or ``horizon < 1``.
     """
 
     transitions: torch.Tensor
@@ -531,6 +564,9 @@ class TabularMDP:
             self.rewards, "rewards", ndim=2, dims="(S, A)", floating=True, size={0: s, 1: a}
         )
         check_tensor(self.initial, "initial", ndim=1, dims="(S,)", floating=True, size={0: s})
+        check_stochastic(self.transitions, "transitions")
+        check_finite(self.rewards, "rewards")
+        check_stochastic(self.initial, "initial")
         check_int(self.horizon, "horizon", minimum=1)
 
     @property
@@ -565,7 +601,8 @@ def make_random_mdp(
         The :class:`TabularMDP`; its initial distribution is Dirichlet(1) too.
 
     Raises:
-        TypeError: If a size is not an int.
+        TypeError: If a size is not an int, ``generator`` not a ``torch.Generator`` or ``dtype``
+            not a floating ``torch.dtype``.
         ValueError: If a size is < 1.
 
     Example:
@@ -577,6 +614,8 @@ def make_random_mdp(
     s = check_int(num_states, "num_states", minimum=1)
     a = check_int(num_actions, "num_actions", minimum=1)
     check_int(horizon, "horizon", minimum=1)
+    check_generator(generator)
+    check_floating_dtype(dtype, "dtype")
     # -log(U) is Exp(1); normalised Exp(1) draws are Dirichlet(1, ..., 1).
     expo = -torch.log1p(-torch.rand(s, a, s, generator=generator, dtype=dtype))
     initial = -torch.log1p(-torch.rand(s, generator=generator, dtype=dtype))
@@ -589,10 +628,13 @@ def make_random_mdp(
 
 
 def _check_logits(mdp: TabularMDP, logits: torch.Tensor) -> None:
+    if not isinstance(mdp, TabularMDP):
+        raise TypeError(f"mdp must be a TabularMDP, got {type(mdp).__name__}")
     check_tensor(
         logits, "logits", ndim=2, dims="(S, A)", floating=True,
         size={0: mdp.num_states, 1: mdp.num_actions},
     )  # fmt: skip
+    check_finite(logits, "logits")
 
 
 def sample_trajectories(
@@ -612,8 +654,10 @@ def sample_trajectories(
         ``states (B, T + 1)`` and ``actions (B, T)``, int64.
 
     Raises:
-        TypeError: If ``logits`` is not a floating tensor or ``num_episodes`` not an int.
-        ValueError: If ``logits`` is not ``(S, A)`` for this MDP or ``num_episodes < 1``.
+        TypeError: If ``mdp`` is not a :class:`TabularMDP`, ``logits`` not a floating tensor,
+            ``num_episodes`` not an int or ``generator`` not a ``torch.Generator``.
+        ValueError: If ``logits`` is not ``(S, A)`` for this MDP or not finite, or
+            ``num_episodes < 1``.
 
     Example:
         >>> mdp = make_random_mdp(horizon=4, generator=torch.Generator().manual_seed(0))
@@ -624,6 +668,7 @@ def sample_trajectories(
     """
     _check_logits(mdp, logits)
     b = check_int(num_episodes, "num_episodes", minimum=1)
+    check_generator(generator)
     probs = torch.softmax(logits.detach(), dim=-1)  # (S, A)
     state = torch.multinomial(mdp.initial.expand(b, -1), 1, generator=generator)[:, 0]  # (B,)
     states, actions = [state], []
@@ -662,9 +707,11 @@ def trajectory_log_prob(
         ``(B,)`` log-probabilities.
 
     Raises:
-        TypeError: If ``logits`` or ``transitions`` is not floating, or ``states``/``actions``
-            not integer tensors.
-        ValueError: If a shape does not fit the MDP or ``states`` is not ``(B, T + 1)``.
+        TypeError: If ``mdp`` is not a :class:`TabularMDP`, ``logits`` or ``transitions`` is not
+            floating, ``states``/``actions`` not signed integer tensors, or ``include_dynamics``
+            not a bool.
+        ValueError: If a shape does not fit the MDP, ``states`` is not ``(B, T + 1)``, a state
+            lies outside ``[0, S)`` or an action outside ``[0, A)``, or ``logits`` is not finite.
 
     Example:
         >>> mdp = make_random_mdp(horizon=2, generator=torch.Generator().manual_seed(0))
@@ -681,6 +728,9 @@ def trajectory_log_prob(
             f"states must be (B, T + 1) for actions (B, T), got {tuple(states.shape)} and "
             f"{tuple(actions.shape)}"
         )
+    check_ids(states, "states", mdp.num_states)  # a state of -1 would wrap to the last one
+    check_ids(actions, "actions", mdp.num_actions)
+    include_dynamics = check_bool(include_dynamics, "include_dynamics")
     log_pi = torch.log_softmax(logits, dim=-1)  # (S, A)
     policy_terms = log_pi[states[:, :-1], actions].sum(1)  # (B, T) -> (B,)
     if not include_dynamics:
@@ -706,8 +756,8 @@ def exact_expected_return(mdp: TabularMDP, logits: torch.Tensor) -> torch.Tensor
         A 0-d tensor.
 
     Raises:
-        TypeError: If ``logits`` is not a floating tensor.
-        ValueError: If ``logits`` is not ``(S, A)`` for this MDP.
+        TypeError: If ``mdp`` is not a :class:`TabularMDP` or ``logits`` not a floating tensor.
+        ValueError: If ``logits`` is not ``(S, A)`` for this MDP or not finite.
 
     Example:
         >>> mdp = make_random_mdp(generator=torch.Generator().manual_seed(0))
@@ -763,8 +813,23 @@ class CartPolePolicy(nn.Module):
             )
 
     def forward(self, obs: torch.Tensor) -> torch.Tensor:
-        """Logits ``(..., A)`` of observations ``(..., D)``."""
-        return self.net(obs)
+        """Logits ``(..., A)`` of observations ``(..., D)``, any leading shape (as ``nn.Linear``).
+
+        Observations of another floating dtype (numpy's float64) are converted to the policy's.
+        A NaN or inf observation propagates to its logits, as through any torch module.
+
+        Raises:
+            TypeError: If ``obs`` is not a floating tensor.
+            ValueError: If ``obs`` is 0-d or its last dimension is not the policy's ``D``.
+        """
+        if not isinstance(obs, torch.Tensor) or not obs.is_floating_point():
+            check_tensor(obs, "obs", floating=True)  # raises, naming obs
+        weight = self.net._modules["0"].weight  # (hidden, D), the first layer's
+        if obs.ndim == 0 or obs.shape[-1] != weight.shape[1]:
+            raise ValueError(
+                f"obs must be (..., D) with D = {weight.shape[1]}, got shape {tuple(obs.shape)}"
+            )
+        return self.net(obs if obs.dtype == weight.dtype else obs.to(weight.dtype))
 
 
 @dataclass
@@ -827,7 +892,17 @@ def rollout(policy: nn.Module, env, *, generator: torch.Generator) -> EpisodeBat
 
     Returns:
         An :class:`EpisodeBatch` on the policy's device.
+
+    Raises:
+        TypeError: If ``policy`` is not an ``nn.Module``, ``env`` not a vector env (with
+            ``reset``, ``step`` and ``num_envs``) or ``generator`` not a ``torch.Generator``.
     """
+    check_module(policy, "policy")
+    if not all(hasattr(env, attr) for attr in ("reset", "step", "num_envs")):
+        raise TypeError(
+            f"env must be a gymnasium vector env (reset, step, num_envs), got {type(env).__name__}"
+        )
+    check_generator(generator, optional=False)
     device = resolve_device(None, policy)
     obs, _ = env.reset()
     alive = np.ones(env.num_envs, dtype=bool)
@@ -855,6 +930,23 @@ def _returns_and_baseline(
     return returns, (leave_one_out_baseline(returns, batch.mask) if baseline else None)
 
 
+def _check_batch(batch: EpisodeBatch) -> None:
+    if not isinstance(batch, EpisodeBatch):
+        raise TypeError(f"batch must be an EpisodeBatch, got {type(batch).__name__}")
+    check_tensor(batch.obs, "batch.obs", ndim=3, dims="(B, T, D)", floating=True)
+    check_tensor(batch.actions, "batch.actions", ndim=2, dims="(B, T)", integer=True)
+    check_tensor(batch.rewards, "batch.rewards", ndim=2, dims="(B, T)", floating=True)
+    check_tensor(batch.mask, "batch.mask", ndim=2, dims="(B, T)")
+    if batch.mask.dtype != torch.bool:
+        raise TypeError(f"batch.mask must be a bool tensor, got {batch.mask.dtype}")
+    for name in ("actions", "rewards", "mask"):
+        if getattr(batch, name).shape != batch.obs.shape[:2]:
+            raise ValueError(
+                f"batch.{name} must have batch.obs's (B, T) = {tuple(batch.obs.shape[:2])}, got "
+                f"shape {tuple(getattr(batch, name).shape)}"
+            )
+
+
 def per_episode_gradients(
     policy: nn.Module, batch: EpisodeBatch, *, gamma: float, baseline: bool
 ) -> torch.Tensor:
@@ -871,8 +963,22 @@ def per_episode_gradients(
 
     Returns:
         ``(B, P)``, ``P`` the number of policy parameters.
+
+    Raises:
+        TypeError: If ``policy`` is not an ``nn.Module``, ``batch`` not an :class:`EpisodeBatch`
+            of floating ``obs`` and ``rewards``, integer ``actions`` and bool ``mask``, ``gamma``
+            not a number or ``baseline`` not a bool.
+        ValueError: If the fields of ``batch`` do not share ``(B, T)``, ``gamma`` lies outside
+            ``[0, 1]``, or ``baseline`` is on with fewer than 2 episodes.
     """
     from torch.func import functional_call, grad, vmap
+
+    check_module(policy, "policy")
+    _check_batch(batch)
+    baseline = check_bool(baseline, "baseline")
+    check_number(gamma, "gamma", low=0.0, high=1.0)
+    if baseline and batch.obs.shape[0] < 2:
+        raise ValueError("batch must hold at least 2 episodes for the leave-one-out baseline")
 
     returns, base = _returns_and_baseline(batch, gamma, baseline)  # (B, T), (B, T) or None
     weights = (batch.mask * (returns if base is None else returns - base)).detach()  # (B, T)
@@ -1002,6 +1108,7 @@ def evaluate_cartpole_policy(
         TypeError: If ``policy`` is not an ``nn.Module``, or ``episodes`` or ``seed`` not an int.
         ValueError: If ``episodes < 1`` or ``seed < 0``.
     """
+    check_module(policy, "policy")
     check_int(episodes, "episodes", minimum=1)
     check_int(seed, "seed", minimum=0)
     device = resolve_device(None, policy)
@@ -1033,14 +1140,29 @@ def solved_at(
         ``threshold``, or ``None`` if it never did.
 
     Raises:
-        TypeError: If ``threshold`` is not a number or ``window`` not an int.
-        ValueError: If ``window`` is outside ``[1, len(returns)]``.
+        TypeError: If ``returns`` is not a sequence of numbers, ``threshold`` not a number or
+            ``window`` not an int.
+        ValueError: If ``returns`` is not 1-D, empty or not finite, or ``window`` is outside
+            ``[1, len(returns)]``.
 
     Example:
         >>> solved_at([0.0, 500.0, 500.0], threshold=475.0, window=2)
         3
     """
     threshold = check_number(threshold, "threshold")
-    means = moving_average(returns, window)
+    if returns is None or isinstance(returns, (str, bytes)):
+        raise TypeError(f"returns must be a sequence of numbers, got {type(returns).__name__}")
+    try:
+        values = np.asarray(returns, dtype=float)
+    except (TypeError, ValueError) as err:
+        raise TypeError(f"returns must be a sequence of numbers, got {returns!r:.60}") from err
+    if values.ndim != 1 or values.size == 0:
+        raise ValueError(f"returns must be a non-empty 1-D sequence, got shape {values.shape}")
+    if not np.isfinite(values).all():
+        raise ValueError("returns must be finite, got NaN or infinite entries")
+    check_int(window, "window", minimum=1)
+    if window > values.size:
+        raise ValueError(f"window must be <= len(returns) = {values.size}, got {window}")
+    means = moving_average(values, window)
     hits = np.flatnonzero(means >= threshold)
     return int(hits[0]) + window if hits.size else None

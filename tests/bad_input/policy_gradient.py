@@ -30,6 +30,11 @@ def _episodes() -> pg.EpisodeBatch:
     return pg.rollout(_policy(), env, generator=torch.Generator().manual_seed(0))
 
 
+def _float_mask() -> pg.EpisodeBatch:
+    b = _episodes()
+    return pg.EpisodeBatch(b.obs, b.actions, b.rewards, b.mask.float())
+
+
 def _env():
     env = gym.vector.SyncVectorEnv([lambda: gym.make("CartPole-v1", max_episode_steps=5)] * 2)
     env.reset(seed=0)
@@ -58,7 +63,11 @@ CASES = [
     Case(
         "companion.policy_gradient.CartPolePolicy.forward",
         lambda: (_policy().forward, dict(obs=torch.zeros(2, 4))),
-        ok={"obs:float64": "converted to float32"},
+        ok={
+            "obs:float64": "converted to float32",
+            "obs:rank+1": "(..., D): any leading shape, as nn.Linear",
+            "obs:rank-1": "(..., D): one observation (D,) is a valid input, as for nn.Linear",
+        },
     ),
     Case(
         "companion.policy_gradient.PolicyGradientConfig",
@@ -158,7 +167,11 @@ CASES = [
                 mask=torch.ones(3, 2, dtype=torch.bool),
             ),
         ),
-        ok={"values:float64": FLOAT64, "values:last-1": "(N, ...)", "mask:last-1": "? no"},
+        ok={
+            "values:float64": FLOAT64,
+            "values:last-1": "(N, ...)",
+            "mask:none": "None is the documented default: no mask",
+        },
     ),
     Case(
         "companion.policy_gradient.make_random_mdp",
@@ -180,6 +193,7 @@ CASES = [
             pg.per_episode_gradients,
             dict(policy=_policy(), batch=_episodes(), gamma=0.99, baseline=True),
         ),
+        extra=[("float mask", "batch", _float_mask(), "batch.mask")],
     ),
     Case(
         "companion.policy_gradient.quadratic_reward",
@@ -208,6 +222,7 @@ CASES = [
             "returns:float64": FLOAT64,
             "log_probs:rank+1": "any shape, same for both",
             "returns:rank+1": "any shape",
+            "baseline:int": "a Python number is a constant baseline (documented)",
         },
         extra=[
             ("baseline 'no'", "baseline", "no", "baseline"),
@@ -233,7 +248,7 @@ CASES = [
                 generator=torch.Generator().manual_seed(1),
             ),
         ),
-        ok={"logits:float32": "any floating dtype", "generator:str": "?"},
+        ok={"logits:float32": "any floating dtype"},
     ),
     Case(
         "companion.policy_gradient.score_function_gradient",
@@ -254,7 +269,12 @@ CASES = [
     Case(
         "companion.policy_gradient.solved_at",
         lambda: (pg.solved_at, dict(returns=[0.0, 500.0, 500.0], threshold=475.0, window=2)),
-        ok={"threshold:negative": "any level"},
+        ok={
+            "threshold:negative": "any level",
+            "returns:negative": "returns may be negative in other environments",
+            "returns:longer": "any number of episodes >= window",
+        },
+        extra=[("NaN return", "returns", [0.0, float("nan"), 500.0], "returns")],
     ),
     Case(
         "companion.policy_gradient.train_reinforce",
