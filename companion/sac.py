@@ -44,7 +44,17 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-from companion.core.checks import check_int, check_number, check_same_shape, check_tensor
+from companion.core.checks import (
+    check_bool,
+    check_callable,
+    check_finite,
+    check_generator,
+    check_int,
+    check_module,
+    check_number,
+    check_same_shape,
+    check_tensor,
+)
 from companion.core.device import resolve_device, seeded
 from companion.core.training import check_finite_loss
 
@@ -168,7 +178,8 @@ def log_one_minus_tanh_sq(u: torch.Tensor) -> torch.Tensor:
         u: Pre-squash values, any shape, floating point.
 
     Returns:
-        A tensor of the same shape.
+        A tensor of the same shape. NaN propagates, as in torch; ``u = +-inf`` gives the limit
+        ``-inf``.
 
     Raises:
         TypeError: If ``u`` is not a floating-point tensor.
@@ -204,7 +215,9 @@ def tanh_gaussian_log_prob(
         log_std: Log standard deviation, same shape as ``u``.
 
     Returns:
-        ``log pi(tanh(u))``, shape ``(...)`` (the action dimension ``K`` summed out).
+        ``log pi(tanh(u))``, shape ``(...)`` (the action dimension ``K`` summed out). NaN in an
+        argument propagates, as in torch. The result is finite at ``u = mean`` however narrow the
+        Gaussian (``log_std = -100`` included: the standardised noise is exactly 0 there).
 
     Raises:
         TypeError: If an argument is not a floating-point tensor.
@@ -221,7 +234,8 @@ def tanh_gaussian_log_prob(
         raise ValueError("u must have an action dimension (..., K), got a 0-D tensor")
     check_same_shape(u, "u", mean, "mean")
     check_same_shape(u, "u", log_std, "log_std")
-    eps = (u - mean) * torch.exp(-log_std)
+    diff = u - mean
+    eps = torch.where(diff == 0, diff, diff * torch.exp(-log_std))  # 0 * inf would be NaN
     gaussian = -0.5 * eps.square() - log_std - _HALF_LOG_2PI
     return (gaussian - log_one_minus_tanh_sq(u)).sum(dim=-1)
 
@@ -230,16 +244,17 @@ def to_env_action(action: torch.Tensor, low: np.ndarray, high: np.ndarray) -> np
     """Map actions from ``(-1, 1)^K`` to the environment's box ``[low, high]``, affinely.
 
     Args:
-        action: Squashed actions, shape ``(B, K)``.
-        low: Lower bounds, shape ``(K,)`` (or broadcastable to ``(B, K)``, as gymnasium gives them).
-        high: Upper bounds, same shape as ``low``.
+        action: Squashed actions in ``[-1, 1]``, shape ``(B, K)``.
+        low: Lower bounds, shape ``(K,)`` (a gymnasium ``Box``'s ``low``), finite.
+        high: Upper bounds, shape ``(K,)``, ``high >= low``.
 
     Returns:
-        A NumPy array ``(B, K)`` in the environment's dtype.
+        A NumPy array ``(B, K)`` in the environment's dtype (``(0, K)`` for no actions).
 
     Raises:
-        TypeError: If ``action`` is not a floating tensor.
-        ValueError: If ``action`` is not 2-D ``(B, K)``.
+        TypeError: If ``action`` is not a floating tensor or a bound is not a real array.
+        ValueError: If ``action`` is not 2-D ``(B, K)`` or has a value outside ``[-1, 1]`` (NaN
+            included), or a bound is not ``(K,)``, not finite, or ``low > high`` somewhere.
 
     Example:
         >>> to_env_action(torch.tensor([[-1.0], [0.5]]), np.array([-2.0]), np.array([2.0]))
@@ -247,8 +262,24 @@ def to_env_action(action: torch.Tensor, low: np.ndarray, high: np.ndarray) -> np
                [ 1.]])
     """
     check_tensor(action, "action", ndim=2, dims="(B, K)", floating=True)
+    k = action.shape[1]
+    bounds = []
+    for name, value in (("low", low), ("high", high)):
+        arr = np.asarray(value) if isinstance(value, np.ndarray | list | tuple) else None
+        if arr is None or arr.dtype.kind not in "fiu":
+            raise TypeError(f"{name} must be a real NumPy array of shape ({k},), got {value!r}")
+        if arr.shape != (k,):
+            raise ValueError(f"{name} must have shape ({k},) to match action's K, got {arr.shape}")
+        if not np.isfinite(arr).all():
+            raise ValueError(f"{name} must be finite, got {arr}")
+        bounds.append(arr)
+    low, high = bounds
+    if (low > high).any():
+        raise ValueError(f"low must be <= high in every dimension, got low {low}, high {high}")
     a = action.detach().cpu().numpy()
-    return (low + (a + 1.0) * 0.5 * (high - low)).astype(np.asarray(low).dtype)
+    if not (np.abs(a) <= 1.0).all():  # also False for NaN
+        raise ValueError("action must lie in [-1, 1] (the range of tanh), with no NaN")
+    return (low + (a + 1.0) * 0.5 * (high - low)).astype(low.dtype)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -272,18 +303,28 @@ def _member_seeds(seed: object) -> list[int]:
     return [check_int(seed, "seed", minimum=0)]
 
 
-def _with_members(x: object, name: str, members: int, width: int, dims: str) -> torch.Tensor:
-    """``x`` as ``(M, B, width)``: ``(B, width)`` is accepted when there is one member."""
+def _with_members(
+    x: object, name: str, members: int, width: int, dims: str, dtype: torch.dtype
+) -> torch.Tensor:
+    """``x`` as ``(M, B, width)`` in ``dtype``: ``(B, width)`` is accepted when there is one member.
+
+    Refuses a wrong ``M`` or ``width``, an empty batch and NaN or infinite entries, naming ``name``.
+    """
     check_tensor(x, name, floating=True, size={-1: width})
     if x.ndim == 3 and len(x) == members:
-        return x
-    if x.ndim == 2 and members == 1:
-        return x.unsqueeze(0)  # (B, width) -> (1, B, width)
-    raise ValueError(
-        f"{name} must be (M, B, {dims}) with M = {members} members"
-        + (f" or (B, {dims})" if members == 1 else "")
-        + f", got shape {tuple(x.shape)}"
-    )
+        pass
+    elif x.ndim == 2 and members == 1:
+        x = x.unsqueeze(0)  # (B, width) -> (1, B, width)
+    else:
+        raise ValueError(
+            f"{name} must be (M, B, {dims}) with M = {members} members"
+            + (f" or (B, {dims})" if members == 1 else "")
+            + f", got shape {tuple(x.shape)}"
+        )
+    if x.shape[1] == 0:
+        raise ValueError(f"{name} must hold at least one row (B >= 1), got shape {tuple(x.shape)}")
+    check_finite(x, name)
+    return x.to(dtype)  # float64 in: converted to the networks' dtype
 
 
 def _stacked_forward(x: torch.Tensor, weights, biases) -> torch.Tensor:
@@ -360,16 +401,33 @@ class SquashedGaussianActor(nn.Module):
             ``(LOG_STD_MIN, LOG_STD_MAX)``.
 
         Raises:
-            TypeError: If ``obs`` is not a floating tensor.
-            ValueError: If ``obs`` does not have this actor's ``D`` and ``M``.
+            TypeError: If ``obs`` is not a floating tensor (float64 is converted to the weights'
+                dtype).
+            ValueError: If ``obs`` does not have this actor's ``D`` and ``M``, is empty, or holds
+                NaN or infinite values.
         """
-        x = _with_members(obs, "obs", self.members, self.obs_dim, "D")
-        out = _stacked_forward(x, self.weights, self.biases)  # (M, B, D) -> (M, B, 2K)
-        mean, raw = out.chunk(2, dim=-1)  # (M, B, 2K) -> 2 x (M, B, K)
-        log_std = LOG_STD_MIN + 0.5 * (LOG_STD_MAX - LOG_STD_MIN) * (torch.tanh(raw) + 1.0)
+        x = _with_members(obs, "obs", self.members, self.obs_dim, "D", self.weights[0].dtype)
+        mean, log_std = self._distribution(x)
         if obs.ndim == 2:
             return mean[0], log_std[0]  # (1, B, K) -> (B, K)
         return mean, log_std
+
+    def _distribution(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """:meth:`distribution` of checked ``(M, B, D)`` observations, ``(M, B, K)`` each."""
+        out = _stacked_forward(x, self.weights, self.biases)  # (M, B, D) -> (M, B, 2K)
+        mean, raw = out.chunk(2, dim=-1)  # (M, B, 2K) -> 2 x (M, B, K)
+        log_std = LOG_STD_MIN + 0.5 * (LOG_STD_MAX - LOG_STD_MIN) * (torch.tanh(raw) + 1.0)
+        return mean, log_std
+
+    def _sample(
+        self, x: torch.Tensor, eps: torch.Tensor | None, generator: torch.Generator | None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """:meth:`forward` of checked ``(M, B, D)`` observations (and ``(M, B, K)`` noise)."""
+        mean, log_std = self._distribution(x)
+        if eps is None:
+            eps = torch.randn(mean.shape, generator=generator, device=mean.device, dtype=mean.dtype)
+        u = mean + torch.exp(log_std) * eps
+        return torch.tanh(u), tanh_gaussian_log_prob(u, mean, log_std)
 
     def forward(
         self,
@@ -395,20 +453,36 @@ class SquashedGaussianActor(nn.Module):
             and ``log pi(a|s)``, shape ``(M, B)`` (or ``(B,)``).
 
         Raises:
-            ValueError: If ``obs`` or ``eps`` has the wrong shape.
+            TypeError: If ``obs`` or ``eps`` is not a floating tensor (float64 is converted) or
+                ``generator`` is not a ``torch.Generator``.
+            ValueError: If ``obs`` or ``eps`` has the wrong shape, ``obs`` is empty, or either
+                holds NaN or infinite values.
         """
-        mean, log_std = self.distribution(obs)
-        if eps is None:
-            eps = torch.randn(mean.shape, generator=generator, device=mean.device, dtype=mean.dtype)
-        else:
+        check_generator(generator)
+        x = _with_members(obs, "obs", self.members, self.obs_dim, "D", self.weights[0].dtype)
+        if eps is not None:
+            want = (*obs.shape[:-1], self.act_dim)
             check_tensor(eps, "eps", floating=True)
-            check_same_shape(eps, "eps", mean, "the action mean")
-        u = mean + torch.exp(log_std) * eps
-        return torch.tanh(u), tanh_gaussian_log_prob(u, mean, log_std)
+            if tuple(eps.shape) != want:
+                raise ValueError(
+                    f"eps must have shape {want}, the actions for obs of shape "
+                    f"{tuple(obs.shape)}, got {tuple(eps.shape)}"
+                )
+            check_finite(eps, "eps")
+            eps = eps.to(x.dtype).view(x.shape[0], x.shape[1], -1)  # (B, K) -> (1, B, K) or same
+        action, log_prob = self._sample(x, eps, generator)
+        if obs.ndim == 2:
+            return action[0], log_prob[0]  # (1, B, K), (1, B) -> (B, K), (B,)
+        return action, log_prob
 
     @torch.no_grad()
     def mean_action(self, obs: torch.Tensor) -> torch.Tensor:
-        """The deterministic action ``tanh(mean(s))`` used for evaluation, shaped like the action."""
+        """The deterministic action ``tanh(mean(s))`` used for evaluation, shaped like the action.
+
+        Raises:
+            TypeError: If ``obs`` is not a floating tensor.
+            ValueError: As :meth:`distribution`.
+        """
         return torch.tanh(self.distribution(obs)[0])
 
 
@@ -478,21 +552,28 @@ class TwinQ(nn.Module):
             ``(2, M, B)`` (or ``(2, B)``): row 0 is ``Q_1``, row 1 is ``Q_2``.
 
         Raises:
-            ValueError: If the shapes do not fit the critics or the batch sizes differ.
+            TypeError: If ``obs`` or ``action`` is not a floating tensor (float64 is converted).
+            ValueError: If the shapes do not fit the critics, the batch sizes differ, a batch is
+                empty, or an entry is NaN or infinite.
         """
-        x_obs = _with_members(obs, "obs", self.members, self.obs_dim, "D")
-        x_act = _with_members(action, "action", self.members, self.act_dim, "K")
+        dtype = self.weights[0].dtype
+        x_obs = _with_members(obs, "obs", self.members, self.obs_dim, "D", dtype)
+        x_act = _with_members(action, "action", self.members, self.act_dim, "K", dtype)
         if obs.ndim != action.ndim or x_obs.shape[1] != x_act.shape[1]:
             raise ValueError(
                 "obs and action must have the same batch size and rank, got shapes "
                 f"{tuple(obs.shape)} and {tuple(action.shape)}"
             )
+        out = self._q(x_obs, x_act)
+        return out[:, 0] if obs.ndim == 2 else out  # (2, 1, B) -> (2, B) for (B, D) inputs
+
+    def _q(self, x_obs: torch.Tensor, x_act: torch.Tensor) -> torch.Tensor:
+        """:meth:`forward` of checked ``(M, B, D)`` and ``(M, B, K)`` inputs, ``(2, M, B)``."""
         m, b = x_obs.shape[:2]
         x = torch.cat([x_obs, x_act], dim=-1).expand(2, -1, -1, -1)  # (M, B, F) -> (2, M, B, F)
         x = x.reshape(2 * m, b, -1)  # (2, M, B, F) -> (2M, B, F)
         out = _stacked_forward(x, self.weights, self.biases)  # (2M, B, F) -> (2M, B, 1)
-        out = out.view(2, m, b)  # (2M, B, 1) -> (2, M, B)
-        return out[:, 0] if obs.ndim == 2 else out  # (2, 1, B) -> (2, B) for (B, D) inputs
+        return out.view(2, m, b)  # (2M, B, 1) -> (2, M, B)
 
 
 @torch.no_grad()
@@ -508,6 +589,7 @@ def polyak_update(target: nn.Module, online: nn.Module, tau: float) -> None:
         tau: Polyak rate in ``(0, 1]``; ``tau = 1`` copies ``online``.
 
     Raises:
+        TypeError: If ``target`` or ``online`` is not an ``nn.Module`` or ``tau`` not a number.
         ValueError: If ``tau`` is outside ``(0, 1]`` or the networks' parameter shapes differ.
 
     Example:
@@ -516,6 +598,8 @@ def polyak_update(target: nn.Module, online: nn.Module, tau: float) -> None:
         >>> polyak_update(a, b, tau=0.25); a.weight.item()
         0.25
     """
+    check_module(target, "target")
+    check_module(online, "online")
     tau = check_number(tau, "tau", low=0, high=1, low_inclusive=False)
     t_params, o_params = list(target.parameters()), list(online.parameters())
     if [p.shape for p in t_params] != [p.shape for p in o_params]:
@@ -560,7 +644,11 @@ class ReplayBuffer:
         act_dim: Action dimensions ``K``.
         seed: Seed of the sampling generator.
         members: ``M``, the agents whose transitions each row holds.
-        device: Where the tensors live.
+        device: Where the tensors live (:func:`~companion.core.device.resolve_device`).
+
+    Raises:
+        TypeError: If a size, ``seed`` or ``members`` is not an int, or ``device`` not a device.
+        ValueError: If a size or ``members`` is < 1, ``seed < 0`` or ``device`` is unknown.
 
     Example:
         >>> buf = ReplayBuffer(4, obs_dim=1, act_dim=1, seed=0)
@@ -585,6 +673,7 @@ class ReplayBuffer:
         check_int(act_dim, "act_dim", minimum=1)
         check_int(seed, "seed", minimum=0)
         self.members = check_int(members, "members", minimum=1)
+        device = resolve_device(device)
         n, row = self.capacity, ((members,) if members > 1 else ())
         self.storage = Batch(
             torch.zeros(n, *row, obs_dim, device=device),
@@ -604,21 +693,33 @@ class ReplayBuffer:
         """Append ``B`` transitions (copied; the caller's tensors are not kept).
 
         Raises:
-            TypeError: If ``transitions`` is not a :class:`Batch`.
-            ValueError: If a field has the wrong shape or ``B`` exceeds the capacity.
+            TypeError: If ``transitions`` is not a :class:`Batch` or a field is not a floating
+                tensor.
+            ValueError: If a field has the wrong shape, ``B`` is 0 or exceeds the capacity, a
+                field holds NaN or infinite values, or ``done`` a value other than 0 and 1.
         """
         if not isinstance(transitions, Batch):
             raise TypeError(f"transitions must be a Batch, got {type(transitions).__name__}")
-        b = len(transitions.obs)
+        check_tensor(transitions.obs, "transitions.obs")
+        b = len(transitions.obs) if transitions.obs.ndim else 0
+        if b == 0:
+            raise ValueError("transitions must hold at least one row, got an empty Batch")
         if b > self.capacity:
             raise ValueError(f"transitions holds {b} rows, more than the capacity {self.capacity}")
         for name, value, store in zip(Batch._fields, transitions, self.storage, strict=True):
-            check_tensor(value, f"transitions.{name}", ndim=store.ndim)
+            check_tensor(value, f"transitions.{name}", ndim=store.ndim, floating=True)
             if value.shape[1:] != store.shape[1:] or len(value) != b:
                 raise ValueError(
                     f"transitions.{name} must have shape {(b, *store.shape[1:])}, "
                     f"got {tuple(value.shape)}"
                 )
+            check_finite(value, f"transitions.{name}")
+        _check_done(transitions.done, "transitions.done")
+        self._add(transitions)
+
+    def _add(self, transitions: Batch) -> None:
+        """:meth:`add` without the checks, for rows that are correct by construction."""
+        b = len(transitions.obs)
         rows = (self.position + torch.arange(b)) % self.capacity  # (B,) ring positions
         for value, store in zip(transitions, self.storage, strict=True):
             store[rows] = value.to(store.device, store.dtype)
@@ -677,10 +778,15 @@ def soft_q_target(
             (one temperature per member, ``(M, 1)``, for ``(M, B)`` inputs).
 
     Returns:
-        Targets, shaped like ``reward``.
+        Targets, shaped like ``reward``. NaN or infinite rewards, values and log-probabilities
+        propagate into the target, as in torch (:meth:`SACAgent.update` then stops on the loss).
 
     Raises:
-        ValueError: If the shapes differ or ``gamma`` is outside ``[0, 1]``.
+        TypeError: If a tensor argument is not floating point, or ``gamma``/``alpha`` not a
+            number (or ``alpha`` a floating tensor).
+        ValueError: If the shapes differ, ``alpha`` would broadcast ``reward`` to another shape
+            or is negative or not finite, ``done`` holds a value other than 0 and 1, or
+            ``gamma`` is outside ``[0, 1]``.
 
     Example:
         >>> soft_q_target(torch.tensor([1.0]), torch.tensor([0.0]), torch.tensor([2.0]),
@@ -688,12 +794,38 @@ def soft_q_target(
         tensor([2.2500])
     """
     check_number(gamma, "gamma", low=0, high=1)
-    if not isinstance(alpha, torch.Tensor):
-        check_number(alpha, "alpha", low=0)
     check_tensor(reward, "reward", floating=True)
+    if isinstance(alpha, torch.Tensor):
+        check_tensor(alpha, "alpha", floating=True)
+        try:
+            fits = torch.broadcast_shapes(alpha.shape, reward.shape) == reward.shape
+        except RuntimeError:
+            fits = False
+        if not fits:
+            raise ValueError(
+                f"alpha must broadcast against reward {tuple(reward.shape)} without changing its "
+                f"shape (a scalar, or (M, 1) for (M, B)), got {tuple(alpha.shape)}"
+            )
+        check_finite(alpha, "alpha")
+        if bool((alpha < 0).any()):
+            raise ValueError(f"alpha must be >= 0, got {float(alpha.min())}")
+    else:
+        check_number(alpha, "alpha", low=0)
     for name, value in (("done", done), ("q_next", q_next), ("next_log_prob", next_log_prob)):
         check_tensor(value, name, floating=True)
         check_same_shape(reward, "reward", value, name)
+    _check_done(done, "done")
+    return _soft_q_target(reward, done, q_next, next_log_prob, gamma, alpha)
+
+
+def _check_done(done: torch.Tensor, name: str) -> None:
+    """Termination flags are 0.0 or 1.0: any other value would scale the bootstrap."""
+    if bool(((done != 0) & (done != 1)).any()):
+        raise ValueError(f"{name} must hold only 0.0 and 1.0 (terminated or not)")
+
+
+def _soft_q_target(reward, done, q_next, next_log_prob, gamma, alpha) -> torch.Tensor:
+    """:func:`soft_q_target` of checked inputs."""
     return reward + gamma * (1.0 - done) * (q_next - alpha * next_log_prob)
 
 
@@ -810,8 +942,45 @@ class SACAgent:
     @torch.no_grad()
     def act(self, obs: torch.Tensor) -> torch.Tensor:
         """Sample exploration actions in ``(-1, 1)``, ``(M, B, K)`` for ``(M, B, D)`` observations
-        (``(B, K)`` for ``(B, D)``)."""
+        (``(B, K)`` for ``(B, D)``).
+
+        Raises:
+            TypeError: If ``obs`` is not a floating tensor (float64 is converted).
+            ValueError: If ``obs`` does not fit the members and the actor, is empty, or holds
+                NaN or infinite values.
+        """
         return self.actor(obs, generator=self.generator)[0]
+
+    def _batch(self, batch: object) -> Batch:
+        """Check a batch against the members and networks; return it as ``(M, B, ...)`` fields."""
+        if not isinstance(batch, Batch):
+            raise TypeError(f"batch must be a Batch, got {type(batch).__name__}")
+        m, dtype = self.members, self.actor.weights[0].dtype
+        check_tensor(batch.obs, "batch.obs", floating=True)
+        obs = _with_members(batch.obs, "batch.obs", m, self.actor.obs_dim, "D", dtype)
+        action = _with_members(batch.action, "batch.action", m, self.actor.act_dim, "K", dtype)
+        next_obs = _with_members(
+            batch.next_obs, "batch.next_obs", m, self.actor.obs_dim, "D", dtype
+        )
+        scalars = []
+        for name in ("reward", "done"):
+            value = getattr(batch, name)
+            check_tensor(value, f"batch.{name}", floating=True)
+            want = tuple(batch.obs.shape[:-1])
+            if tuple(value.shape) != want:
+                raise ValueError(
+                    f"batch.{name} must have shape {want} to match batch.obs "
+                    f"{tuple(batch.obs.shape)}, got {tuple(value.shape)}"
+                )
+            scalars.append(value.to(dtype).view(obs.shape[:2]))  # (B,) -> (1, B) or same
+        for name, x in (("action", action), ("next_obs", next_obs)):
+            if x.shape[1] != obs.shape[1] or getattr(batch, name).ndim != batch.obs.ndim:
+                raise ValueError(
+                    f"batch.{name} must have the batch size and rank of batch.obs "
+                    f"{tuple(batch.obs.shape)}, got {tuple(getattr(batch, name).shape)}"
+                )
+        _check_done(scalars[1], "batch.done")
+        return Batch(obs, action, scalars[0], next_obs, scalars[1])
 
     def update(self, batch: Batch) -> dict[str, float | list[float]]:
         """One SAC step for every member: critics, then actor, then temperature, then targets.
@@ -837,27 +1006,26 @@ class SACAgent:
             policy's entropy, in nats.
 
         Raises:
-            TypeError: If ``batch`` is not a :class:`Batch`.
-            ValueError: If its fields do not fit the members and networks.
+            TypeError: If ``batch`` is not a :class:`Batch` or a field is not a floating tensor.
+            ValueError: If its fields do not fit the members and networks or one another (no
+                broadcast of a batch of 1), a batch is empty, ``obs``/``action``/``next_obs``
+                hold NaN or infinite values, or ``done`` a value other than 0 and 1.
             companion.core.training.NonFiniteLossError: If the critics' or the actor's loss is
                 NaN or infinite (a NaN reward, a diverging critic), before any weight moves.
         """
-        if not isinstance(batch, Batch):
-            raise TypeError(f"batch must be a Batch, got {type(batch).__name__}")
+        return self._update(self._batch(batch))
+
+    def _update(self, batch: Batch) -> dict[str, float | list[float]]:
+        """:meth:`update` of a checked batch with ``(M, B, ...)`` fields."""
         cfg = self.config
-        single = batch.obs.ndim == 2
-        obs, action, reward, next_obs, done = (  # (B, ...) -> (1, B, ...) for one member
-            x.unsqueeze(0) if single else x for x in batch
-        )
+        obs, action, reward, next_obs, done = batch
         alpha = self._alphas().unsqueeze(1)  # (M,) -> (M, 1)
 
         with torch.no_grad():
-            next_action, next_log_prob = self.actor(next_obs, generator=self.generator)
-            q_next = self.qf_target(next_obs, next_action).min(dim=0).values  # (M, B)
-            target = soft_q_target(
-                reward, done, q_next, next_log_prob, gamma=cfg.gamma, alpha=alpha
-            )
-        q = self.qf(obs, action)  # (2, M, B)
+            next_action, next_log_prob = self.actor._sample(next_obs, None, self.generator)
+            q_next = self.qf_target._q(next_obs, next_action).min(dim=0).values  # (M, B)
+            target = _soft_q_target(reward, done, q_next, next_log_prob, cfg.gamma, alpha)
+        q = self.qf._q(obs, action)  # (2, M, B)
         q_losses = (q - target).square().mean(dim=2).sum(dim=0)  # (M,): each pair's MSEs, summed
         q_loss = q_losses.sum()
         check_finite_loss(q_loss.detach(), "critic loss", self.updates)
@@ -865,9 +1033,9 @@ class SACAgent:
         q_loss.backward()
         self.q_opt.step()
 
-        action, log_prob = self.actor(obs, generator=self.generator)  # (M, B, K), (M, B)
+        action, log_prob = self.actor._sample(obs, None, self.generator)  # (M, B, K), (M, B)
         self.qf.requires_grad_(False)  # the actor's loss must not leave gradients in the critics
-        q_pi = self.qf(obs, action).min(dim=0).values  # (M, B)
+        q_pi = self.qf._q(obs, action).min(dim=0).values  # (M, B)
         self.qf.requires_grad_(True)
         actor_losses = (alpha * log_prob - q_pi).mean(dim=1)  # (M,)
         actor_loss = actor_losses.sum()
@@ -929,6 +1097,12 @@ class SacHistory:
 def _vector_env(env_id: str, num_envs: int):
     import gymnasium as gym
 
+    if not isinstance(env_id, str):
+        raise TypeError(f"env_id must be a gymnasium environment id (str), got {env_id!r}")
+    try:
+        gym.spec(env_id)
+    except gym.error.Error as err:
+        raise ValueError(f"env_id {env_id!r} is not a registered gymnasium environment") from err
     return gym.vector.SyncVectorEnv(
         [lambda: gym.make(env_id)] * num_envs,
         autoreset_mode=gym.vector.AutoresetMode.SAME_STEP,
@@ -970,9 +1144,11 @@ def train_sac(
 
     Raises:
         TypeError: If ``config`` is not a :class:`SACConfig` (or a list of them), a count or
-            ``seed`` not an int (or a list of ints), or ``progress`` not a bool.
-        ValueError: If ``env_steps`` is not a positive multiple of ``num_envs``, a seed < 0, or
-            the configs and seeds do not fit together (see :class:`SACAgent`).
+            ``seed`` not an int (or a list of ints), ``progress`` not a bool or ``env_id`` not a
+            str.
+        ValueError: If ``env_steps`` is not a positive multiple of ``num_envs``, a seed < 0, the
+            configs and seeds do not fit together (see :class:`SACAgent`), or ``env_id`` is
+            not a registered gymnasium environment.
         companion.core.training.NonFiniteLossError: If a loss becomes NaN or infinite (a NaN
             reward, a diverging critic): training stops at that update.
     """
@@ -985,8 +1161,7 @@ def train_sac(
     seeds = _member_seeds(seed)
     if env_steps % num_envs:
         raise ValueError(f"env_steps must be a multiple of num_envs={num_envs}, got {env_steps}")
-    if not isinstance(progress, bool):
-        raise TypeError(f"progress must be a bool, got {type(progress).__name__}")
+    check_bool(progress, "progress")
     cfg = configs[0]
     m, e = len(seeds), num_envs
     envs = _vector_env(env_id, m * e)  # member-major: copy m * e + i is member m's copy i
@@ -1026,7 +1201,7 @@ def train_sac(
         if "_final_obs" in info:
             for i in np.flatnonzero(info["_final_obs"]):
                 real_next[i] = info["final_obs"][i]
-        buffer.add(
+        buffer._add(  # rows correct by construction; a NaN reward stops at the critic loss
             Batch(
                 rows(obs_t),
                 rows(action),
@@ -1043,7 +1218,10 @@ def train_sac(
             returns[i] = 0.0
         obs = next_obs
         if steps >= cfg.learning_starts:
-            stats = agent.update(buffer.sample(cfg.batch_size))
+            sampled = buffer.sample(cfg.batch_size)  # (B, ...) or (M, B, ...)
+            stats = agent._update(  # (B, ...) -> (1, B, ...) for one member
+                Batch(*(x.unsqueeze(0) for x in sampled)) if m == 1 else sampled
+            )
             for i, log in enumerate(logs):
                 log.update_steps.append(steps)
                 for name in ("entropy", "alpha", "q_loss"):
@@ -1078,10 +1256,13 @@ def evaluate_continuous_policy(
         A float array of shape ``(episodes,)``, or ``(M, episodes)`` with ``members > 1``.
 
     Raises:
-        TypeError: If ``episodes``, ``seed`` or ``members`` is not an int.
-        ValueError: If ``episodes < 1``, ``members < 1``, ``seed < 0`` or the policy returns the
-            wrong shape.
+        TypeError: If ``policy`` is not callable, ``episodes``, ``seed`` or ``members`` not an
+            int, or ``env_id`` not a str.
+        ValueError: If ``episodes < 1``, ``members < 1``, ``seed < 0``, ``env_id`` is not a
+            registered gymnasium environment, or the policy returns the wrong shape or an action
+            outside ``[-1, 1]``.
     """
+    check_callable(policy, "policy")
     check_int(episodes, "episodes", minimum=1)
     check_int(seed, "seed", minimum=0)
     m = check_int(members, "members", minimum=1)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import torch
 from torch import nn
@@ -46,6 +48,17 @@ BROADCAST = [
     ("int obs", "batch", _batch(obs=torch.zeros(4, 3, dtype=torch.long)), "obs"),
     ("empty", "batch", _batch(0), "batch"),
     ("a tuple", "batch", tuple(_batch()), "batch"),
+    ("wrong M", "batch", sac.Batch(*(x.expand(2, *x.shape) for x in _batch())), "obs"),
+]
+# ReplayBuffer.add names its own argument, transitions, where SACAgent.update names batch
+ADD = [(lab, a, bad, "transitions" if name == "batch" else name) for lab, a, bad, name in BROADCAST]
+POPULATION = [  # seed lists and per-member configs (SACAgent and train_sac)
+    ("empty seed list", "seed", [], "seed"),
+    ("negative seed in a list", "seed", [0, -1], "seed"),
+    ("float seed in a list", "seed", [0, 1.5], "seed"),
+    ("configs and seeds of different lengths", "config", [CFG, CFG, CFG], "config"),
+    ("None among the configs", "config", [CFG, None], "config"),
+    ("configs differ beyond temperature", "config", [CFG, replace(CFG, hidden=16)], "config"),
 ]
 
 CASES = [
@@ -81,13 +94,16 @@ CASES = [
     ),
     Case(
         "companion.sac.ReplayBuffer",
-        lambda: (sac.ReplayBuffer, dict(capacity=8, obs_dim=3, act_dim=1, seed=0, device=None)),
+        lambda: (
+            sac.ReplayBuffer,
+            dict(capacity=8, obs_dim=3, act_dim=1, seed=0, members=2, device=None),
+        ),
         ok={"seed:zero": "seed 0"},
     ),
     Case(
         "companion.sac.ReplayBuffer.add",
         lambda: (sac.ReplayBuffer(8, 3, 1, seed=0).add, dict(transitions=_batch())),
-        extra=[(label, "transitions", bad, name) for label, _, bad, name in BROADCAST],
+        extra=[(label, "transitions", bad, name) for label, _, bad, name in ADD],
     ),
     Case(
         "companion.sac.ReplayBuffer.sample",
@@ -95,13 +111,25 @@ CASES = [
     ),
     Case(
         "companion.sac.SACAgent",
-        lambda: (sac.SACAgent, dict(obs_dim=3, act_dim=1, config=CFG, seed=0, device=None)),
-        ok={"seed:zero": "seed 0"},
+        lambda: (
+            sac.SACAgent,
+            dict(obs_dim=3, act_dim=1, config=[CFG, CFG], seed=[0, 1], device=None),
+        ),
+        ok={"seed:longer": "configs are per member; a list of one config would be shared"},
+        extra=[
+            *POPULATION,
+            ("float seed", "seed", 1.5, "seed"),
+            ("negative seed", "seed", -1, "seed"),
+        ],
     ),
     Case(
         "companion.sac.SACAgent.act",
         lambda: (_agent().act, dict(obs=torch.zeros(2, 3))),
-        ok={"obs:float64": "converted to the networks' float32"},
+        ok={
+            "obs:float64": "converted to the networks' float32",
+            "obs:rank+1": "(1, B, D) is a population of one, as documented",
+        },
+        extra=[("wrong M", "obs", torch.zeros(2, 2, 3), "obs")],
     ),
     Case(
         "companion.sac.SACAgent.update",
@@ -110,13 +138,18 @@ CASES = [
     ),
     Case(
         "companion.sac.SquashedGaussianActor",
-        lambda: (sac.SquashedGaussianActor, dict(obs_dim=3, act_dim=1, hidden=8, seed=0)),
-        ok={"seed:zero": "seed 0"},
+        lambda: (sac.SquashedGaussianActor, dict(obs_dim=3, act_dim=1, hidden=8, seed=[0, 1])),
+        ok={"seed:longer": "a longer list is a larger population"},
+        extra=[*POPULATION[:3], ("float seed", "seed", 1.5, "seed")],
     ),
     Case(
         "companion.sac.SquashedGaussianActor.distribution",
         lambda: (_actor().distribution, dict(obs=torch.zeros(2, 3))),
-        ok={"obs:float64": "converted to the networks' float32"},
+        ok={
+            "obs:float64": "converted to the networks' float32",
+            "obs:rank+1": "(1, B, D) is a population of one, as documented",
+        },
+        extra=[("wrong M", "obs", torch.zeros(2, 2, 3), "obs")],
     ),
     Case(
         "companion.sac.SquashedGaussianActor.forward",
@@ -127,18 +160,24 @@ CASES = [
         ok={
             "obs:float64": "converted to the networks' float32",
             "eps:float64": "converted to the networks' float32",
-            "eps:nan": "noise is the caller's; NaN propagates, as the docstring says",
+            "eps:none": "None draws the noise from generator (the default)",
         },
+        extra=[("wrong M", "obs", torch.zeros(2, 2, 3), "obs")],
     ),
     Case(
         "companion.sac.SquashedGaussianActor.mean_action",
         lambda: (_actor().mean_action, dict(obs=torch.zeros(2, 3))),
-        ok={"obs:float64": "converted to the networks' float32"},
+        ok={
+            "obs:float64": "converted to the networks' float32",
+            "obs:rank+1": "(1, B, D) is a population of one, as documented",
+        },
+        extra=[("wrong M", "obs", torch.zeros(2, 2, 3), "obs")],
     ),
     Case(
         "companion.sac.TwinQ",
-        lambda: (sac.TwinQ, dict(obs_dim=3, act_dim=1, hidden=8, seed=0)),
-        ok={"seed:zero": "seed 0"},
+        lambda: (sac.TwinQ, dict(obs_dim=3, act_dim=1, hidden=8, seed=[0, 1])),
+        ok={"seed:longer": "a longer list is a larger population"},
+        extra=[*POPULATION[:3], ("float seed", "seed", 1.5, "seed")],
     ),
     Case(
         "companion.sac.TwinQ.forward",
@@ -150,13 +189,19 @@ CASES = [
             "obs:float64": "converted to the networks' float32",
             "action:float64": "converted to the networks' float32",
         },
+        extra=[("wrong M", "obs", torch.zeros(2, 2, 3), "obs")],
     ),
     Case(
         "companion.sac.evaluate_continuous_policy",
         lambda: (
             sac.evaluate_continuous_policy,
             dict(
-                policy=_actor().mean_action, episodes=1, seed=0, env_id="Pendulum-v1", device=None
+                policy=_actor().mean_action,
+                episodes=1,
+                seed=0,
+                members=1,
+                env_id="Pendulum-v1",
+                device=None,
             ),
         ),
         ok={"seed:zero": "seed 0"},
@@ -204,6 +249,8 @@ CASES = [
             ("alpha negative tensor", "alpha", torch.tensor(-0.5), "alpha"),
             ("done 2", "done", torch.full((4,), 2.0), "done"),
             ("done bool", "done", torch.zeros(4, dtype=torch.bool), "done"),
+            ("alpha (B,) tensor", "alpha", torch.full((4,), -0.5), "alpha"),
+            ("alpha NaN tensor", "alpha", torch.tensor(float("nan")), "alpha"),
         ],
     ),
     Case(
@@ -220,7 +267,7 @@ CASES = [
             "mean:rank+1": "(..., K)",
             "log_std:rank+1": "(..., K)",
         },
-        extra=[("log_std -100", "log_std", torch.full((2, 1), -100.0), "log_std")],
+        extra=[("log_std -100", "log_std", torch.full((2, 1), -100.0), None)],
     ),
     Case(
         "companion.sac.to_env_action",
@@ -228,7 +275,10 @@ CASES = [
             sac.to_env_action,
             dict(action=torch.tensor([[-1.0], [0.5]]), low=np.array([-2.0]), high=np.array([2.0])),
         ),
-        ok={"action:float64": FLOAT64},
+        ok={
+            "action:float64": FLOAT64,
+            "action:empty": "no actions in, a (0, K) array out",
+        },
         extra=[
             ("bounds of length 2", "low", np.array([-2.0, -2.0]), "low"),
             ("low > high", "low", np.array([3.0]), "low"),
@@ -250,6 +300,7 @@ CASES = [
             ),
         ),
         ok={"seed:zero": "seed 0"},
+        extra=POPULATION,
     ),
 ]
 
