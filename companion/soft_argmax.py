@@ -34,7 +34,14 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm.auto import tqdm
 
-from companion.core.checks import check_int, check_number, check_tensor
+from companion.core.checks import (
+    check_bool,
+    check_finite,
+    check_int,
+    check_module,
+    check_number,
+    check_tensor,
+)
 from companion.core.datasets import Landmarks
 from companion.core.device import eval_mode, resolve_device, seeded
 from companion.core.keypoints import (
@@ -140,7 +147,11 @@ class SoftArgmax2d(nn.Module):
         self.coords.weight.requires_grad_(False)
 
     def forward(self, heatmaps: torch.Tensor) -> torch.Tensor:
-        """Map ``(B, K, height, width)`` scores to ``(B, K, 2)`` expected ``(x, y)``."""
+        """Map ``(B, K, height, width)`` scores to ``(B, K, 2)`` expected ``(x, y)``.
+
+        Any floating dtype works (the frozen coordinates are cast to it), as for
+        :func:`soft_argmax2d`; NaN or infinite scores propagate into the coordinates, as in torch.
+        """
         check_heatmaps(heatmaps)
         if heatmaps.shape[-2:] != (self.height, self.width):
             raise ValueError(
@@ -149,7 +160,10 @@ class SoftArgmax2d(nn.Module):
             )
         b, k = heatmaps.shape[:2]
         flat = heatmaps.reshape(b, k, self.height * self.width)  # (B, K, H, W) -> (B, K, H*W)
-        return self.coords(self.softmax(self.beta * flat))  # (B, K, H*W) -> (B, K, 2)
+        p = self.softmax(self.beta * flat)  # (B, K, H*W), each map's pixel probabilities
+        if p.dtype != self.coords.weight.dtype:  # the same frozen layer, in the input's dtype
+            return F.linear(p, self.coords.weight.to(p.dtype))  # (B, K, H*W) -> (B, K, 2)
+        return self.coords(p)  # (B, K, H*W) -> (B, K, 2)
 
     def extra_repr(self) -> str:
         return f"height={self.height}, width={self.width}, beta={self.beta}"
@@ -206,8 +220,17 @@ class LandmarkNet(nn.Module):
             self.head = nn.Conv2d(c, k, 1)
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
-        """Map ``(B, 1, H, W)`` images to ``(B, K, H, W)`` scores."""
+        """Map ``(B, 1, H, W)`` images to ``(B, K, H, W)`` scores.
+
+        Images of another floating dtype are converted to the weights' dtype. NaN or infinite
+        pixels propagate into the scores, as in torch (:func:`train_landmarks` refuses them).
+
+        Raises:
+            TypeError: If ``images`` is not a floating tensor.
+            ValueError: If ``images`` is not ``(B, 1, H, W)``.
+        """
         check_tensor(images, "images", ndim=4, dims="(B, 1, H, W)", floating=True, size={1: 1})
+        images = images.to(self.head.weight.dtype)
         fine = self.stem(images)  # (B, C, H, W)
         coarse = self.down(fine)  # (B, 2C, H/4, W/4)
         up = F.interpolate(coarse, size=fine.shape[-2:], mode="bilinear", align_corners=False)
@@ -244,10 +267,12 @@ def decode(scores: torch.Tensor, objective: Objective, beta: float = 1.0) -> tor
         beta: Inverse temperature for ``"soft-argmax"``; ignored for ``"heatmap"``.
 
     Returns:
-        ``(B, K, 2)`` coordinates ``(x, y)`` in pixels.
+        ``(B, K, 2)`` coordinates ``(x, y)`` in pixels. NaN scores propagate, as in torch.
 
     Raises:
-        ValueError: If ``objective`` is not one of ``"soft-argmax"``, ``"heatmap"``.
+        TypeError: If ``scores`` is not a floating tensor or ``beta`` not a number.
+        ValueError: If ``scores`` is not 4-D, ``beta <= 0`` or is not finite (checked for both
+            objectives), or ``objective`` is not one of ``"soft-argmax"``, ``"heatmap"``.
 
     Example:
         >>> scores = torch.zeros(1, 1, 3, 3)
@@ -255,11 +280,42 @@ def decode(scores: torch.Tensor, objective: Objective, beta: float = 1.0) -> tor
         >>> decode(scores, "heatmap"), decode(scores, "soft-argmax")
         (tensor([[[2., 1.]]]), tensor([[[2., 1.]]]))
     """
+    check_tensor(scores, "scores", ndim=4, dims="(B, K, H, W)", floating=True)
+    check_number(beta, "beta", low=0, low_inclusive=False)
     if objective == "soft-argmax":
         return soft_argmax2d(scores, beta)
     if objective == "heatmap":
         return argmax2d(scores)
     raise ValueError(f"objective must be one of {OBJECTIVES}, got {objective!r}")
+
+
+def _check_landmarks(data: object, name: str, *, finite: bool) -> Landmarks:
+    """A non-empty, self-consistent (and, if asked, finite) :class:`Landmarks`.
+
+    ``(N, 1, H, W)`` images, ``(N, K, 2)`` points, ``(N, K, H, W)`` heatmaps; errors name ``name``.
+    """
+    if not isinstance(data, Landmarks):
+        raise TypeError(
+            f"{name} must be a companion.core.datasets.Landmarks, got {type(data).__name__}"
+        )
+    check_tensor(data.images, f"{name}.images", ndim=4, dims="(N, 1, H, W)", floating=True)
+    n, _, h, w = data.images.shape
+    check_tensor(data.points, f"{name}.points", ndim=3, dims="(N, K, 2)", floating=True)
+    check_tensor(data.heatmaps, f"{name}.heatmaps", ndim=4, dims="(N, K, H, W)", floating=True)
+    k = data.points.shape[1]
+    for field_name, x, want in (
+        ("images", data.images, (n, 1, h, w)),
+        ("points", data.points, (n, k, 2)),
+        ("heatmaps", data.heatmaps, (n, k, h, w)),
+    ):
+        if tuple(x.shape) != want or n == 0 or k == 0:
+            raise ValueError(
+                f"{name}.{field_name} must have shape {want} (N >= 1 images, K >= 1 keypoints, "
+                f"matching {name}.images and {name}.points), got {tuple(x.shape)}"
+            )
+        if finite:
+            check_finite(x, f"{name}.{field_name}")
+    return data
 
 
 @torch.no_grad()
@@ -314,25 +370,32 @@ def train_landmarks(
         pixels.
 
     Raises:
-        ValueError: If ``objective`` is unknown or ``seed`` is negative.
-        TypeError: If ``train`` or ``val`` is not a :class:`~companion.core.datasets.Landmarks`,
+        ValueError: If ``objective`` is unknown, ``seed`` is negative, ``train`` or ``val`` is
+            empty or inconsistent (images, points and heatmaps of different ``N``,
+            ``K``, ``H`` or ``W``), the two sets differ in ``K``, ``H`` or ``W``, or the model's
+            output does not have ``train``'s ``(K, H, W)``, or ``val`` holds NaN or infinite
+            values.
+        TypeError: If ``model`` is not an ``nn.Module``, ``train`` or ``val`` not a
+            :class:`~companion.core.datasets.Landmarks` (or a field not a floating tensor),
             ``config`` not a :class:`SoftArgmaxConfig`, ``seed`` not an int or ``progress`` not a
             bool.
         companion.core.training.NonFiniteLossError: If the training loss becomes NaN or infinite
             (a NaN image, a diverging run); the step is named.
     """
+    check_module(model, "model")
     if objective not in OBJECTIVES:
         raise ValueError(f"objective must be one of {OBJECTIVES}, got {objective!r}")
-    for name, data in (("train", train), ("val", val)):
-        if not isinstance(data, Landmarks):
-            raise TypeError(
-                f"{name} must be a companion.core.datasets.Landmarks, got {type(data).__name__}"
-            )
+    _check_landmarks(train, "train", finite=False)  # a NaN batch stops at the loss, naming the step
+    _check_landmarks(val, "val", finite=True)  # a NaN here would only make val_error NaN
+    if val.heatmaps.shape[1:] != train.heatmaps.shape[1:]:
+        raise ValueError(
+            "val must have train's keypoints and image size (K, H, W) "
+            f"{tuple(train.heatmaps.shape[1:])}, got {tuple(val.heatmaps.shape[1:])}"
+        )
     if not isinstance(config, SoftArgmaxConfig):
         raise TypeError(f"config must be a SoftArgmaxConfig, got {type(config).__name__}")
     check_int(seed, "seed", minimum=0)
-    if not isinstance(progress, bool):
-        raise TypeError(f"progress must be a bool, got {type(progress).__name__}")
+    check_bool(progress, "progress")
     device = resolve_device(device, model)
     model.to(device)
     optimizer = torch.optim.Adam(model.parameters(), lr=config.lr)
@@ -345,6 +408,11 @@ def train_landmarks(
         index = torch.randint(len(train.images), (config.batch_size,), generator=generator)
         images = train.images[index].to(device)  # (B, 1, H, W)
         scores = model(images)  # (B, K, H, W)
+        if scores.shape[1:] != train.heatmaps.shape[1:]:  # a shape compare, no sync
+            raise ValueError(
+                f"model outputs maps of shape {tuple(scores.shape[1:])} per image, but train has "
+                f"(K, H, W) = {tuple(train.heatmaps.shape[1:])}"
+            )
         if objective == "soft-argmax":
             loss = F.l1_loss(soft_argmax2d(scores, config.beta), train.points[index].to(device))
         else:

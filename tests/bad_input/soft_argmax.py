@@ -34,7 +34,10 @@ CASES = [
     Case(
         "companion.soft_argmax.LandmarkNet.forward",
         lambda: (_net().forward, dict(images=DATA.images[:2])),
-        ok={"images:float64": "converted to float32"},
+        ok={
+            "images:float64": "converted to float32",
+            "images:last-1": "an H x 1 image is a valid (B, 1, H, W) input (every layer pads)",
+        },
     ),
     Case(
         "companion.soft_argmax.SoftArgmax2d",
@@ -54,7 +57,7 @@ CASES = [
         lambda: (sa.decode, dict(scores=_scores(), objective="heatmap", beta=1.0)),
         ok={
             "scores:float64": FLOAT64,
-            "beta:negative": "ignored for 'heatmap'? no: checked anyway",
+            "scores:last-1": "an H x 1 map is a valid (B, K, H, W) input",
         },
     ),
     Case(
@@ -87,6 +90,32 @@ CASES = [
                 "train",
             ),
             ("a tuple", "train", (DATA.images, DATA.points), "train"),
+            (
+                "val for 3 keypoints",
+                "val",
+                dataclasses.replace(DATA, points=DATA.points[:, :3], heatmaps=DATA.heatmaps[:, :3]),
+                "val",
+            ),
+            (
+                "points of another N",
+                "train",
+                dataclasses.replace(DATA, points=DATA.points[:2]),
+                "train.points",
+            ),
+            (
+                "empty",
+                "train",
+                dataclasses.replace(
+                    DATA, images=DATA.images[:0], points=DATA.points[:0], heatmaps=DATA.heatmaps[:0]
+                ),
+                "train",
+            ),
+            (
+                "NaN point in val",
+                "val",
+                dataclasses.replace(DATA, points=DATA.points.clone().fill_(float("nan"))),
+                "val",
+            ),
         ],
     ),
 ]
