@@ -35,7 +35,17 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm.auto import tqdm
 
-from companion.core.checks import check_int, check_number, check_same_shape, check_tensor
+from companion.core.checks import (
+    check_bool,
+    check_finite,
+    check_generator,
+    check_ids,
+    check_int,
+    check_module,
+    check_number,
+    check_same_shape,
+    check_tensor,
+)
 from companion.core.device import eval_mode, resolve_device, seeded
 from companion.core.training import check_finite_loss
 
@@ -225,7 +235,7 @@ def lr_schedule(step: int, *, steps: int, warmup_steps: int, decay: bool = True)
 
     Raises:
         ValueError: If a count is out of range.
-        TypeError: If a count is not an int.
+        TypeError: If a count is not an int or ``decay`` not a bool.
 
     Example:
         >>> [lr_schedule(s, steps=6, warmup_steps=2) for s in range(6)]
@@ -236,6 +246,7 @@ def lr_schedule(step: int, *, steps: int, warmup_steps: int, decay: bool = True)
     check_int(step, "step", minimum=0)
     check_int(steps, "steps", minimum=1)
     check_int(warmup_steps, "warmup_steps", minimum=1)
+    check_bool(decay, "decay")
     if warmup_steps > steps:
         raise ValueError(f"warmup_steps must be <= steps = {steps}, got {warmup_steps}")
     if step < warmup_steps:
@@ -313,7 +324,8 @@ def mask_tokens(
         positions and ``-100`` (:data:`IGNORE_INDEX`) everywhere else.
 
     Raises:
-        TypeError: If ``input_ids`` is not an integer tensor or an id argument is not an int.
+        TypeError: If ``input_ids`` is not a signed integer tensor, an id argument is not an int,
+            or ``generator`` is not a ``torch.Generator``.
         ValueError: If a probability or fraction is out of range, an id lies outside
             ``[0, vocab_size)``, or every id is special.
 
@@ -335,6 +347,8 @@ def mask_tokens(
     """
     check_tensor(input_ids, "input_ids", integer=True)
     check_int(vocab_size, "vocab_size", minimum=2)
+    check_ids(input_ids, "input_ids", vocab_size)
+    check_generator(generator)
     (mask_token_id,) = _check_ids((mask_token_id,), "mask_token_id", vocab_size)
     special = set(_check_ids(special_token_ids, "special_token_ids", vocab_size)) | {mask_token_id}
     check_number(
@@ -345,11 +359,6 @@ def mask_tokens(
     if mask_fraction + random_fraction > 1:
         raise ValueError(
             f"mask_fraction + random_fraction must be <= 1, got {mask_fraction} + {random_fraction}"
-        )
-    if input_ids.numel() and (int(input_ids.min()) < 0 or int(input_ids.max()) >= vocab_size):
-        raise ValueError(
-            f"input_ids must lie in [0, {vocab_size}), got values in "
-            f"[{int(input_ids.min())}, {int(input_ids.max())}]"
         )
     device = input_ids.device
     special_ids = torch.tensor(sorted(special), dtype=input_ids.dtype, device=device)
@@ -391,8 +400,9 @@ def masking_outcome(
         :data:`RANDOM` (2) or :data:`KEPT` (3).
 
     Raises:
-        ValueError: If the three tensors differ in shape.
-        TypeError: If one is not an integer tensor.
+        ValueError: If the three tensors differ in shape, an id is negative (a label other than
+            ``-100``), or ``mask_token_id < 0``.
+        TypeError: If one is not an integer tensor or ``mask_token_id`` not an int.
 
     Example:
         >>> ids = torch.tensor([5, 6, 7, 8]); masked = torch.tensor([5, 3, 9, 8])
@@ -408,6 +418,11 @@ def masking_outcome(
             f"{tuple(input_ids.shape)}, {tuple(masked_ids.shape)} and {tuple(labels.shape)}"
         )
     check_int(mask_token_id, "mask_token_id", minimum=0)
+    for x, name in ((input_ids, "input_ids"), (masked_ids, "masked_ids")):
+        if x.numel() and int(x.min()) < 0:
+            raise ValueError(f"{name} must be ids >= 0, got {int(x.min())}")
+    if bool(((labels < 0) & (labels != IGNORE_INDEX)).any()):
+        raise ValueError(f"labels must be {IGNORE_INDEX} or ids >= 0")
     selected = labels != IGNORE_INDEX
     out = torch.full_like(input_ids, UNSELECTED, dtype=torch.int64)
     out[selected & (masked_ids == mask_token_id)] = MASKED
@@ -434,7 +449,8 @@ def mlm_loss(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         labels: Original ids at counted positions, ``-100`` elsewhere, integer tensor ``(B, T)``.
 
     Returns:
-        A 0-d tensor. ``nan`` if no position counts (0/0), as ``F.cross_entropy`` gives.
+        A 0-d tensor. ``nan`` if no position counts (0/0), as ``F.cross_entropy`` gives. NaN or
+        infinite logits propagate into the loss, as in torch.
 
     Raises:
         ValueError: If the shapes are not ``(B, T, V)`` and ``(B, T)`` with equal ``B, T``, or a
@@ -531,11 +547,28 @@ class TinyBert(nn.Module):
             nn.init.zeros_(module.bias)
 
     def encode(self, input_ids: torch.Tensor) -> torch.Tensor:
-        """Hidden vectors ``(B, T, D)`` of the last encoder block for ids ``(B, T)``."""
-        check_tensor(input_ids, "input_ids", ndim=2, dims="(B, T)", integer=True)
-        t = input_ids.shape[1]
+        """Hidden vectors ``(B, T, D)`` of the last encoder block for ids ``(B, T)``.
+
+        Raises:
+            TypeError: If ``input_ids`` is not a signed integer tensor.
+            ValueError: If it is not ``(B, T)`` with ``B, T >= 1`` and ``T <= max_len``, or an id
+                lies outside ``[0, V)``.
+        """
+        self._check_input_ids(input_ids, "input_ids")
+        return self._encode(input_ids)
+
+    def _check_input_ids(self, input_ids: object, name: str) -> None:
+        check_tensor(input_ids, name, ndim=2, dims="(B, T)", integer=True)
+        b, t = input_ids.shape
+        if b == 0 or t == 0:
+            raise ValueError(f"{name} must hold B, T >= 1 tokens, got shape {(b, t)}")
         if t > self.config.max_len:
-            raise ValueError(f"input_ids has T={t} tokens, more than max_len={self.config.max_len}")
+            raise ValueError(f"{name} has T={t} tokens, more than max_len={self.config.max_len}")
+        check_ids(input_ids, name, self.config.vocab_size)
+
+    def _encode(self, input_ids: torch.Tensor) -> torch.Tensor:
+        """:meth:`encode` of checked ids."""
+        t = input_ids.shape[1]
         positions = torch.arange(t, device=input_ids.device)  # (T,)
         x = self.token_embedding(input_ids) + self.position_embedding(positions)  # (B, T, D)
         x = self.embedding_norm(x)
@@ -543,7 +576,12 @@ class TinyBert(nn.Module):
         return self.encoder(x, src_key_padding_mask=padding)
 
     def forward(self, input_ids: torch.Tensor) -> torch.Tensor:
-        """Logits ``(B, T, V)`` over the vocabulary at every position of ``input_ids (B, T)``."""
+        """Logits ``(B, T, V)`` over the vocabulary at every position of ``input_ids (B, T)``.
+
+        Raises:
+            TypeError: If ``input_ids`` is not a signed integer tensor.
+            ValueError: As :meth:`encode`.
+        """
         return self.decoder(self.head_transform(self.encode(input_ids)))
 
 
@@ -569,6 +607,25 @@ class MlmAccuracy:
     kept: float
     unselected: float
     counts: dict[str, int]
+
+
+def _vocab_size(model: object, name: str) -> int:
+    """``model.config.vocab_size`` of a module that has one (a :class:`TinyBert`)."""
+    check_module(model, name)
+    vocab = getattr(getattr(model, "config", None), "vocab_size", None)
+    if not isinstance(vocab, int):
+        raise TypeError(
+            f"{name} must have config.vocab_size (a TinyBert), got {type(model).__name__}"
+        )
+    return vocab
+
+
+def _check_windows(windows: object, name: str, vocab_size: int) -> torch.Tensor:
+    """Rows of ids ``(N, T)``, ``N, T >= 1``, every id in ``[0, V)``."""
+    check_tensor(windows, name, ndim=2, dims="(N, T)", integer=True)
+    if 0 in windows.shape:
+        raise ValueError(f"{name} must hold N, T >= 1 tokens, got shape {tuple(windows.shape)}")
+    return check_ids(windows, name, vocab_size)
 
 
 @torch.no_grad()
@@ -598,12 +655,19 @@ def mlm_accuracy(
         An :class:`MlmAccuracy` (``nan`` for a category with no position).
 
     Raises:
-        ValueError: If ``windows`` is not 2-D, or ``repeats`` or ``batch_size`` is below 1.
+        TypeError: If ``model`` is not an ``nn.Module`` with ``config.vocab_size``, ``windows``
+            not a signed integer tensor, or an id, count or ``seed`` not an int.
+        ValueError: If ``windows`` is not ``(N, T)`` with ``N, T >= 1`` and ids in ``[0, V)``,
+            an id argument lies outside ``[0, V)``, ``repeats`` or ``batch_size`` is below 1, or
+            ``seed < 0``.
     """
-    check_tensor(windows, "windows", ndim=2, dims="(N, T)", integer=True)
+    vocab = _vocab_size(model, "model")
+    _check_windows(windows, "windows", vocab)
     check_int(repeats, "repeats", minimum=1)
     check_int(batch_size, "batch_size", minimum=1)
-    special = tuple(special_token_ids)
+    check_int(seed, "seed", minimum=0)
+    (mask_token_id,) = _check_ids((mask_token_id,), "mask_token_id", vocab)
+    special = _check_ids(special_token_ids, "special_token_ids", vocab)
     device = resolve_device(None, model)
     special_ids = torch.tensor(sorted(set(special) | {mask_token_id}), device=device)
     g = torch.Generator(device=device).manual_seed(seed)
@@ -663,8 +727,8 @@ def linear_probe_accuracy(
 
     Raises:
         ValueError: If a tensor has the wrong rank, the feature widths or the feature and label
-            counts differ, a label lies outside ``[0, num_classes)``, a set is empty, or ``ridge``
-            is not > 0.
+            counts differ, a label lies outside ``[0, num_classes)``, a set is empty, a feature is
+            NaN or infinite, or ``ridge`` is not > 0.
         TypeError: If features are not floating, labels not integer, or ``num_classes`` not an int.
 
     Convention:
@@ -683,6 +747,8 @@ def linear_probe_accuracy(
     check_tensor(test_labels, "test_labels", ndim=1, dims="(M,)", integer=True)
     check_int(num_classes, "num_classes", minimum=2)
     check_number(ridge, "ridge", low=0, low_inclusive=False)
+    check_finite(train_features, "train_features")
+    check_finite(test_features, "test_features")
     if test_features.shape[1] != train_features.shape[1]:
         raise ValueError(
             "test_features must have train_features' width D = "
@@ -758,11 +824,30 @@ def selected_positions_loss(
         A 0-d tensor with a gradient.
 
     Raises:
-        ValueError: If the shapes do not match or a label is out of range.
+        TypeError: If ``model`` is not a :class:`TinyBert` or the ids are not signed integer
+            tensors.
+        ValueError: If the shapes do not match, an id is outside ``[0, V)`` (a label other than
+            ``-100``) or ``masked_ids`` is empty or longer than ``max_len``.
     """
+    _check_tinybert(model)
+    model._check_input_ids(masked_ids, "masked_ids")
+    check_tensor(labels, "labels", integer=True)
     check_same_shape(masked_ids, "masked_ids", labels, "labels")
+    check_ids(labels, "labels", model.config.vocab_size, ignore_index=IGNORE_INDEX)
+    return _selected_positions_loss(model, masked_ids, labels)
+
+
+def _check_tinybert(model: object) -> None:
+    if not isinstance(model, TinyBert):
+        raise TypeError(f"model must be a TinyBert, got {type(model).__name__}")
+
+
+def _selected_positions_loss(
+    model: TinyBert, masked_ids: torch.Tensor, labels: torch.Tensor
+) -> torch.Tensor:
+    """:func:`selected_positions_loss` of checked inputs."""
     chosen = labels != IGNORE_INDEX  # (B, T)
-    hidden = model.encode(masked_ids)[chosen]  # (B, T, D) -> (M, D)
+    hidden = model._encode(masked_ids)[chosen]  # (B, T, D) -> (M, D)
     logits = model.decoder(model.head_transform(hidden))  # (M, V)
     return mlm_loss(logits.unsqueeze(0), labels[chosen].unsqueeze(0))  # (1, M, V), (1, M)
 
@@ -793,7 +878,11 @@ def all_positions_loss(
         loss) and over the unselected ordinary ones.
 
     Raises:
-        ValueError: If the shapes do not match or an id is out of range.
+        TypeError: If ``model`` is not a :class:`TinyBert` or an id tensor is not a signed
+            integer tensor.
+        ValueError: If the shapes do not match (``special_ids`` must be 1-D), an id is outside
+            ``[0, V)`` (a label other than ``-100``), or ``masked_ids`` is empty or longer than
+            ``max_len``.
 
     Example:
         >>> model = TinyBert(TinyBertConfig(vocab_size=20), seed=0)
@@ -804,15 +893,31 @@ def all_positions_loss(
         >>> bool(torch.isclose(loss, (sel + 2 * unsel) / 3))  # one selected, two unselected
         True
     """
-    check_same_shape(masked_ids, "masked_ids", input_ids, "input_ids")
-    check_same_shape(labels, "labels", input_ids, "input_ids")
+    _check_tinybert(model)
+    vocab = model.config.vocab_size
+    model._check_input_ids(masked_ids, "masked_ids")
+    for x, name in ((input_ids, "input_ids"), (labels, "labels")):
+        check_tensor(x, name, integer=True)
+        check_same_shape(x, name, masked_ids, "masked_ids")
+    check_ids(input_ids, "input_ids", vocab)
+    check_ids(labels, "labels", vocab, ignore_index=IGNORE_INDEX)
+    check_tensor(special_ids, "special_ids", ndim=1, dims="(S,)", integer=True)
+    check_ids(special_ids, "special_ids", vocab)
+    return _all_positions_loss(model, masked_ids, input_ids, labels, special_ids)
+
+
+def _all_positions_loss(
+    model: TinyBert,
+    masked_ids: torch.Tensor,
+    input_ids: torch.Tensor,
+    labels: torch.Tensor,
+    special_ids: torch.Tensor,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """:func:`all_positions_loss` of checked inputs."""
     ordinary = ~torch.isin(input_ids, special_ids)  # (B, T)
     targets = input_ids[ordinary]  # (B, T) -> (N,)
-    vocab = model.config.vocab_size
-    if targets.numel() and (int(targets.min()) < 0 or int(targets.max()) >= vocab):
-        raise ValueError(f"input_ids must lie in [0, {vocab}) (V of the model)")
     # Like selected_positions_loss, the output layer runs on the counted positions only.
-    hidden = model.encode(masked_ids)[ordinary]  # (B, T, D) -> (N, D)
+    hidden = model._encode(masked_ids)[ordinary]  # (B, T, D) -> (N, D)
     logits = model.decoder(model.head_transform(hidden))  # (N, V)
     nll = F.cross_entropy(logits, targets, reduction="none")  # (N,): one log-softmax
     chosen = (labels != IGNORE_INDEX)[ordinary]  # (B, T) -> (N,)
@@ -903,14 +1008,31 @@ def train_mlm(
         The :class:`MlmHistory`. The model is left in eval mode.
 
     Raises:
-        ValueError: If ``loss_on`` is unknown, ``windows`` is not ``(N, T)``, a count is < 0 or a
-            snapshot step lies outside ``[0, config.steps]``.
-        TypeError: If ``windows`` is not an integer tensor or a count not an int.
+        ValueError: If ``loss_on`` is unknown, ``windows`` (or ``eval_windows``) is not ``(N, T)``
+            with ``N, T >= 1``, ``T <= max_len`` and ids in ``[0, V)``, an id argument lies outside
+            ``[0, V)``, a count is < 0 or a snapshot step lies outside ``[0, config.steps]``.
+        TypeError: If ``model`` is not a :class:`TinyBert`, ``windows`` not a signed integer
+            tensor, ``config`` not an :class:`MlmConfig`, a count or id not an int, or
+            ``progress`` not a bool.
         companion.core.training.NonFiniteLossError: If the loss becomes NaN or infinite.
     """
     if loss_on not in ("selected", "all"):
         raise ValueError(f"loss_on must be 'selected' or 'all', got {loss_on!r}")
-    check_tensor(windows, "windows", ndim=2, dims="(N, T)", integer=True)
+    _check_tinybert(model)
+    vocab = model.config.vocab_size
+    for name, rows in (("windows", windows), ("eval_windows", eval_windows)):
+        if rows is None and name == "eval_windows":
+            continue
+        _check_windows(rows, name, vocab)
+        if rows.shape[1] > model.config.max_len:
+            raise ValueError(
+                f"{name} has T={rows.shape[1]} tokens, more than max_len={model.config.max_len}"
+            )
+    (mask_token_id,) = _check_ids((mask_token_id,), "mask_token_id", vocab)
+    special_token_ids = _check_ids(special_token_ids, "special_token_ids", vocab)
+    if not isinstance(config, MlmConfig):
+        raise TypeError(f"config must be an MlmConfig, got {type(config).__name__}")
+    check_bool(progress, "progress")
     check_int(seed, "seed", minimum=0)
     check_int(eval_every, "eval_every", minimum=0)
     if isinstance(snapshot_steps, (str, bytes)) or not isinstance(snapshot_steps, Iterable):
@@ -939,9 +1061,9 @@ def train_mlm(
             mask_token_id=mask_token_id, special_token_ids=special,
         )  # fmt: skip
         if loss_on == "selected":
-            loss = loss_selected = selected_positions_loss(model, masked, labels)
+            loss = loss_selected = _selected_positions_loss(model, masked, labels)
         else:
-            loss, loss_selected, loss_unselected = all_positions_loss(
+            loss, loss_selected, loss_unselected = _all_positions_loss(
                 model, masked, ids, labels, special_ids
             )
             history.loss_unselected.append(float(loss_unselected))

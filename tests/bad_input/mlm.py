@@ -8,6 +8,7 @@ from bad_input import Case
 from companion import mlm
 
 RECORD = "a plain record that the library fills and returns"
+DUP = "a repeated id is the same set of ids"
 SPECIAL = (0, 1, 2, 3, 4)
 IDS = torch.tensor([[1, 7, 8, 9, 2], [1, 10, 11, 12, 2]])
 
@@ -97,6 +98,7 @@ CASES = [
     Case(
         "companion.mlm.TinyBert.encode",
         lambda: (_model().encode, dict(input_ids=IDS)),
+        ok={"input_ids:last-1": "a one-token row is a valid (B, 1) input"},
         extra=[
             ("uint8 ids", "input_ids", IDS.to(torch.uint8), "input_ids"),
             ("too long", "input_ids", torch.ones(1, 9, dtype=torch.long), "input_ids"),
@@ -105,6 +107,7 @@ CASES = [
     Case(
         "companion.mlm.TinyBert.forward",
         lambda: (_model().forward, dict(input_ids=IDS)),
+        ok={"input_ids:last-1": "a one-token row is a valid (B, 1) input"},
         extra=[("uint8 ids", "input_ids", IDS.to(torch.uint8), "input_ids")],
     ),
     Case(
@@ -119,12 +122,20 @@ CASES = [
                 special_ids=torch.arange(5),
             ),
         ),
-        ok={"labels:negative": "-100 marks unselected; -1 is ... no"},
+        ok={
+            "special_ids:empty": "no special ids: every position counts",
+            "special_ids:last-1": "one special id is a valid (S,) tensor",
+        },
+        extra=[("float model", "model", torch.nn.Linear(2, 2), "model")],
     ),
     Case(
         "companion.mlm.lr_schedule",
         lambda: (mlm.lr_schedule, dict(step=1, steps=6, warmup_steps=2, decay=True)),
-        ok={"step:zero": "step 0"},
+        ok={
+            "step:zero": "step 0",
+            "step:step beyond steps": "documented: 0 beyond the last step (LambdaLR asks for "
+            "step = steps after the last update)",
+        },
         extra=[
             ("step beyond steps", "step", 6, "step"),
             ("warmup > steps", "warmup_steps", 7, "warmup_steps"),
@@ -151,8 +162,10 @@ CASES = [
             "input_ids:last-1": "any shape",
             "input_ids:batch": "one tensor",
             "special_token_ids:empty": "no special ids",
-            "mask_fraction:zero": "?",
-            "mask_token_id:zero": "?",
+            "special_token_ids:longer": DUP,
+            "input_ids:empty": "no tokens in, empty (masked_ids, labels) out",
+            "mask_fraction:zero": "a valid share: no selected position becomes [MASK]",
+            "mask_token_id:zero": "any id in [0, V) can be [MASK]",
         },
         extra=[
             ("True as id", "special_token_ids", (True, 2), "special_token_ids"),
@@ -165,7 +178,14 @@ CASES = [
             mlm.masking_outcome,
             dict(input_ids=IDS, masked_ids=_masked()[0], labels=_masked()[1], mask_token_id=3),
         ),
-        ok={"input_ids:rank+1": "any shape, same for all", "input_ids:rank-1": "any shape"},
+        ok={
+            "input_ids:rank+1": "any shape, same for all",
+            "input_ids:rank-1": "any shape",
+            "input_ids:huge": "no vocabulary here: any id >= 0 is an id",
+            "masked_ids:huge": "no vocabulary here: any id >= 0 is an id",
+            "labels:huge": "no vocabulary here: any id >= 0 is an id",
+            "mask_token_id:zero": "any id >= 0 can be [MASK]",
+        },
     ),
     Case(
         "companion.mlm.mlm_accuracy",
@@ -181,7 +201,13 @@ CASES = [
                 batch_size=4,
             ),
         ),
-        ok={"seed:zero": "seed 0"},
+        ok={
+            "seed:zero": "seed 0",
+            "windows:last-1": "one-token rows are valid (N, 1) windows",
+            "mask_token_id:zero": "any id in [0, V) can be [MASK]",
+            "special_token_ids:empty": "no special ids",
+            "special_token_ids:longer": DUP,
+        },
     ),
     Case(
         "companion.mlm.mlm_loss",
@@ -189,7 +215,11 @@ CASES = [
             mlm.mlm_loss,
             dict(logits=torch.zeros(2, 5, 4), labels=torch.tensor([[-100, 2, -100, 1, 0]] * 2)),
         ),
-        ok={"logits:float64": "dtype-agnostic"},
+        ok={
+            "logits:float64": "dtype-agnostic",
+            "labels:no counted position": "documented: nan (0/0), as F.cross_entropy gives "
+            "(tests/test_mlm.py pins it)",
+        },
         extra=[("no counted position", "labels", torch.full((2, 5), -100), "labels")],
     ),
     Case(
@@ -198,6 +228,7 @@ CASES = [
             mlm.selected_positions_loss,
             dict(model=_model(), masked_ids=_masked()[0], labels=_masked()[1]),
         ),
+        extra=[("labels -1", "labels", torch.full((2, 5), -1), "labels")],
     ),
     Case(
         "companion.mlm.train_mlm",
@@ -216,6 +247,22 @@ CASES = [
                 progress=False,
             ),
         ),
-        ok={"seed:zero": "seed 0", "eval_every:zero": "0 scores only after the last step"},
+        ok={
+            "seed:zero": "seed 0",
+            "eval_every:zero": "0 scores only after the last step",
+            "mask_token_id:zero": "any id in [0, V) can be [MASK]",
+            "special_token_ids:empty": "no special ids",
+            "special_token_ids:longer": DUP,
+        },
+        extra=[
+            (
+                "windows longer than max_len",
+                "windows",
+                torch.ones(2, 9, dtype=torch.long),
+                "windows",
+            ),
+            ("eval_windows out of vocabulary", "eval_windows", IDS + 20, "eval_windows"),
+            ("a str as special ids", "special_token_ids", "abc", "special_token_ids"),
+        ],
     ),
 ]
