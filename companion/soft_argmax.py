@@ -151,6 +151,10 @@ class SoftArgmax2d(nn.Module):
 
         Any floating dtype works (the frozen coordinates are cast to it), as for
         :func:`soft_argmax2d`; NaN or infinite scores propagate into the coordinates, as in torch.
+
+        Raises:
+            TypeError: If ``heatmaps`` is not a floating-point tensor.
+            ValueError: If it is not 4-D, or its maps are not this layer's ``(height, width)``.
         """
         check_heatmaps(heatmaps)
         if heatmaps.shape[-2:] != (self.height, self.width):

@@ -159,7 +159,13 @@ class _Adam(torch.optim.Optimizer):
         super().__init__(params, defaults)
 
     def add_param_group(self, param_group: dict) -> None:
-        """Add a parameter group, checking its own hyperparameters as the constructor checks."""
+        """Add a parameter group, checking its own hyperparameters as the constructor checks.
+
+        Raises:
+            TypeError: If the group's ``betas`` is not a pair or a hyperparameter is not a number.
+            ValueError: If a hyperparameter is out of range (``lr``, ``eps`` or ``weight_decay``
+                negative, a beta outside ``[0, 1)``).
+        """
         super().add_param_group(param_group)
         group, i = self.param_groups[-1], len(self.param_groups) - 1
         if not isinstance(group["betas"], (tuple, list)) or len(group["betas"]) != 2:

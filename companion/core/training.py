@@ -130,7 +130,12 @@ class EpochSampler(torch.utils.data.Sampler[int]):
         self.epoch = 0
 
     def set_epoch(self, epoch: int) -> None:
-        """Make the next pass draw epoch ``epoch``'s order (an int >= 0)."""
+        """Make the next pass draw epoch ``epoch``'s order (an int >= 0).
+
+        Raises:
+            TypeError: If ``epoch`` is not an int.
+            ValueError: If ``epoch`` is negative.
+        """
         self.epoch = check_int(epoch, "epoch", minimum=0)
 
     def __len__(self) -> int:
@@ -176,7 +181,11 @@ class History:
 
     @property
     def best_epoch(self) -> int:
-        """Index of the epoch with the lowest ``val_loss`` (where early stopping would keep weights)."""
+        """Index of the epoch with the lowest ``val_loss`` (where early stopping would keep weights).
+
+        Raises:
+            ValueError: If no epoch has been recorded yet.
+        """
         if not self.val_loss:
             raise ValueError("history has no val_loss yet")
         return min(range(len(self.val_loss)), key=self.val_loss.__getitem__)
