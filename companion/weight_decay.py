@@ -924,6 +924,20 @@ def _per_model(value: float | Iterable[float], name: str, m: int, **bounds: floa
     return torch.tensor(values, dtype=torch.float64)
 
 
+def _per_model_choice(value: str | Iterable[str], name: str, m: int, choices: tuple) -> list[str]:
+    """A string option given once or per model, as a list of ``m`` strings from ``choices``."""
+    if isinstance(value, str):
+        values = [value] * m
+    elif isinstance(value, (list, tuple)) and all(isinstance(v, str) for v in value):
+        values = list(value)
+    else:
+        raise TypeError(f"{name} must be a str or a sequence of {m} str, got {value!r}")
+    if len(values) != m or any(v not in choices for v in values):
+        options = ", ".join(repr(c) for c in choices)
+        raise ValueError(f"{name} must be {options} or {m} of them, got {value!r}")
+    return values
+
+
 def _sgd_update_(
     p: torch.Tensor,
     grad: torch.Tensor,
@@ -1050,22 +1064,8 @@ def train_stacked(
     if len(flags) != m:
         raise ValueError(f"decoupled must be a bool or {m} bools, got {decoupled!r}")
     is_w = torch.tensor(flags, dtype=torch.float64)
-    if isinstance(reduction, str):
-        reductions = [reduction] * m
-    elif isinstance(reduction, (list, tuple)) and all(isinstance(r, str) for r in reduction):
-        reductions = list(reduction)
-    else:
-        raise TypeError(f"reduction must be a str or a sequence of {m} str, got {reduction!r}")
-    if len(reductions) != m or any(r not in ("mean", "sum") for r in reductions):
-        raise ValueError(f"reduction must be 'mean', 'sum' or {m} of them, got {reduction!r}")
-    if isinstance(optimizer, str):
-        kinds = [optimizer] * m
-    elif isinstance(optimizer, (list, tuple)) and all(isinstance(o, str) for o in optimizer):
-        kinds = list(optimizer)
-    else:
-        raise TypeError(f"optimizer must be a str or a sequence of {m} str, got {optimizer!r}")
-    if len(kinds) != m or any(k not in ("adam", "sgd") for k in kinds):
-        raise ValueError(f"optimizer must be 'adam', 'sgd' or {m} of them, got {optimizer!r}")
+    reductions = _per_model_choice(reduction, "reduction", m, ("mean", "sum"))
+    kinds = _per_model_choice(optimizer, "optimizer", m, ("adam", "sgd"))
     if any(k == "sgd" and f for k, f in zip(kinds, flags, strict=True)):
         raise ValueError("decoupled must be False for the networks whose optimizer is 'sgd'")
     momenta = _per_model(momentum, "momentum", m, low=0, high=1, high_inclusive=False)
