@@ -88,11 +88,25 @@ def public_callables() -> list[str]:
             qual = f"{obj.__module__}.{obj.__qualname__}"
             names.add(qual)
             if isinstance(obj, type):
-                for attr, value in vars(obj).items():
-                    if attr.startswith("_") or attr in {"extra_repr"}:
+                # Methods written in the class or in a companion base it inherits them from
+                # (AdamL2.step is _Adam's). Checking where each function was written matters:
+                # torch.optim.Optimizer copies a wrapped ``step`` onto a subclass when its first
+                # instance is made, which would make this list depend on which tests ran first.
+                for klass in obj.__mro__:
+                    if not klass.__module__.startswith("companion"):
                         continue
-                    if isinstance(value, (staticmethod, classmethod)) or inspect.isfunction(value):
-                        names.add(f"{qual}.{attr}")
+                    for attr, value in vars(klass).items():
+                        if attr.startswith("_") or attr in {"extra_repr"}:
+                            continue
+                        func = getattr(value, "__func__", value)  # staticmethod/classmethod
+                        written_here = getattr(func, "__qualname__", "") == (
+                            f"{klass.__qualname__}.{attr}"
+                        )
+                        if written_here and (
+                            isinstance(value, (staticmethod, classmethod))
+                            or inspect.isfunction(value)
+                        ):
+                            names.add(f"{qual}.{attr}")
     return sorted(names)
 
 

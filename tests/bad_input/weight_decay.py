@@ -132,14 +132,22 @@ def _stacked():
     )
 
 
-def _step():
+def _step(optimizer=wd.AdamW):
     w = nn.Parameter(torch.tensor([1.0, -2.0]))
     w.grad = torch.ones(2)
-    return wd.AdamW([w], lr=0.1).step, dict(closure=None)
+    return optimizer([w], lr=0.1).step, dict(closure=None)
+
+
+def _add_group(optimizer=wd.AdamW):
+    opt = optimizer([nn.Parameter(torch.ones(2))], lr=0.1)
+    return opt.add_param_group, dict(param_group={"params": [nn.Parameter(torch.ones(3))]})
 
 
 CASES = [
     Case("companion.weight_decay.AdamW.step", _step),
+    Case("companion.weight_decay.AdamL2.step", lambda: _step(wd.AdamL2)),
+    Case("companion.weight_decay.AdamW.add_param_group", _add_group),
+    Case("companion.weight_decay.AdamL2.add_param_group", lambda: _add_group(wd.AdamL2)),
     Case(
         "companion.weight_decay.train_stacked",
         _stacked,
