@@ -4,7 +4,8 @@ Serves ``_build/html`` on 127.0.0.1 and opens every page in Debian's headless Ch
 ``playwright`` pip package (never ``playwright install``). Every request that is not to that local
 server is refused and recorded, as on a laptop with no network: the book must read offline, MathJax
 included (``sphinx-mathjax-offline`` ships it in ``_static/mathjax``). A screenshot of every page
-lands in ``_build/screenshots/``. ``BOOK_HTML=<dir>`` checks another build.
+lands in ``_build/screenshots/``. With every fold opened, no code or output box may scroll sideways
+in the 1280-pixel window (``book/_static/code-width.css``). ``BOOK_HTML=<dir>`` checks another build.
 """
 
 from __future__ import annotations
@@ -122,6 +123,18 @@ _RAW_TEX_JS = r"""() => {
 }"""
 
 
+# Unfold what a reader can unfold (folded figure code, exercise solutions), then list every visible
+# code or output box whose text is wider than the box: each would scroll sideways.
+_SIDEWAYS_JS = r"""() => {
+  document.querySelectorAll("details").forEach(d => { d.open = true; });
+  document.querySelectorAll("button.toggle-button").forEach(b => b.click());
+  return Array.from(document.querySelectorAll("pre"))
+    .filter(p => p.offsetParent !== null && p.scrollWidth > p.clientWidth + 1)
+    .map(p => `${p.scrollWidth - p.clientWidth} px too wide (box ${p.clientWidth} px): ` +
+      p.textContent.split("\n").reduce((a, l) => (l.length > a.length ? l : a), ""));
+}"""
+
+
 def _shot(page, rel: str) -> None:
     SHOTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(
@@ -171,7 +184,12 @@ def test_page(browser, base_url, rel):
             assert not re.search(r"Traceback|\b\w*Error\b:?|\bWarning\b", text), (
                 f"{rel}: an output shows an error or warning: {text[:300]}"
             )
+        # Last, as it unfolds the page: folded outputs are not checked for error words above.
+        n_unfolded = page.locator("details, button.toggle-button").count()
+        sideways = page.evaluate(_SIDEWAYS_JS)
+        assert not sideways, f"{rel}: code scrolls sideways at 1280 px: {sideways[:3]}"
         if rel in CHAPTERS:
+            assert n_unfolded, f"{rel}: nothing folded, so nothing was unfolded for the check"
             images = page.locator(".cell_output img")
             assert images.count() >= 1, f"{rel} shows no figure"
             widths = images.evaluate_all("imgs => imgs.map(i => i.complete ? i.naturalWidth : 0)")
