@@ -260,3 +260,19 @@ def test_plot_helpers_draw_and_check_input():
     with pytest.raises(ValueError, match="titles must have one entry per image"):
         plotting.show_images([torch.zeros(4, 4)], ["a", "b"])
     matplotlib.pyplot.close("all")
+
+
+@pytest.mark.parametrize(("default", "expected"), [(1, 1), (2, 1), (4, 3), (16, 15)])
+def test_leave_a_core_free_uses_one_thread_fewer_than_torchs_default(
+    monkeypatch, default, expected
+):
+    before = torch.get_num_threads()
+    monkeypatch.setattr(companion.core.device, "_TORCH_DEFAULT_THREADS", default)
+    try:
+        assert companion.leave_a_core_free() == expected
+        assert torch.get_num_threads() == expected
+        # A second call (the setup cell run again) takes no further core.
+        assert companion.leave_a_core_free() == expected
+        assert torch.get_num_threads() == expected
+    finally:
+        torch.set_num_threads(before)

@@ -37,7 +37,8 @@ import torch
 import companion
 
 device = companion.get_device()
-print(f"torch {{torch.__version__}} on {{device}}")
+threads = companion.leave_a_core_free()  # why: book/execution.md, "A busy machine"
+print(f"torch {{torch.__version__}} on {{device}}; {{threads}} CPU threads")
 companion.seed_everything(0)"""
 
 

@@ -1,6 +1,7 @@
 """Device and randomness plumbing: one way to do each, used by every chapter.
 
-- :func:`get_device` and :func:`seed_everything`: the two calls of every chapter's setup cell.
+- :func:`get_device`, :func:`seed_everything` and :func:`leave_a_core_free`: the calls of every
+  chapter's setup cell.
 - :func:`resolve_device`: where a function runs, from an explicit argument or from a model.
 - :func:`eval_mode`: a context manager that switches a model to eval mode and restores its mode.
 - :func:`seeded`: a context manager that makes a model's initial weights depend on an explicit
@@ -19,7 +20,18 @@ from torch import nn
 
 from companion.core.checks import check_int
 
-__all__ = ["eval_mode", "get_device", "resolve_device", "seed_everything", "seeded"]
+__all__ = [
+    "eval_mode",
+    "get_device",
+    "leave_a_core_free",
+    "resolve_device",
+    "seed_everything",
+    "seeded",
+]
+
+# torch's own choice of CPU threads, read once when the companion is first imported, so that
+# calling leave_a_core_free() again (a setup cell run twice) does not take another core away.
+_TORCH_DEFAULT_THREADS = torch.get_num_threads()
 
 
 def get_device() -> torch.device:
@@ -39,6 +51,32 @@ def get_device() -> torch.device:
     if mps is not None and mps.is_available():
         return torch.device("mps")
     return torch.device("cpu")
+
+
+def leave_a_core_free() -> int:
+    """Run torch's CPU kernels on one thread fewer than torch's default (at least one).
+
+    torch's CPU kernels split their work over OpenMP threads, one per core, and a thread that
+    has finished its share *spins*, waiting at full speed for more work. When another CPU-bound
+    process shares the machine, the threads and that process compete for the cores: a waiting
+    thread burns the time slice a working one needs, and on a 2-core machine three chapters ran
+    5-16x slower beside one busy process (``book/execution.md``, 'A busy machine'). With one
+    core left free the competitor has a core of its own. The cost on a quiet machine is the
+    parallelism of that core (6-28% longer chapters on 2 cores). Calling it again changes
+    nothing: the count is taken from torch's default, read when the companion is imported.
+
+    Returns:
+        The number of threads torch now uses, ``max(1, default - 1)``.
+
+    Example:
+        >>> before = torch.get_num_threads()
+        >>> leave_a_core_free() == torch.get_num_threads() >= 1
+        True
+        >>> torch.set_num_threads(before)
+    """
+    threads = max(1, _TORCH_DEFAULT_THREADS - 1)
+    torch.set_num_threads(threads)
+    return threads
 
 
 def seed_everything(seed: int) -> None:

@@ -67,6 +67,7 @@ def _tok() -> text.WordTokenizer:
 CASES = [
     # ---- companion (top level re-exports core.device; the originals are listed below)
     Case("companion.core.device.get_device", lambda: (device.get_device, {})),
+    Case("companion.core.device.leave_a_core_free", lambda: (device.leave_a_core_free, {})),
     Case(
         "companion.core.device.seed_everything",
         lambda: (device.seed_everything, dict(seed=0)),
